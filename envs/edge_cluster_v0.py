@@ -1,0 +1,308 @@
+"""edge_cluster_v0: the PettingZoo parallel environment of distributed edge clusters.
+
+One agent per cluster (``cluster_0..cluster_{N-1}``). A step is one round of simultaneous
+decisions; rewards arrive when slots end (``infos[agent]["slots_elapsed"]`` says how many).
+See the env card in the README for spaces, rewards, options and ``infos`` keys.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from envs.errors import ConfigError
+from envs.metrics import episode_metrics, task_records
+from envs.observation import Dims, ObservationBuilder, dims_for
+from envs.scenario import ScenarioConfig, load_scenario
+from envs.simulator import Simulator, Status
+from envs.speed_models import SpeedModel, build_speed_model
+from envs.trace import Trace, generate_trace, load_trace
+
+
+def parallel_env(
+    scenario: str | Path | ScenarioConfig | dict | None = "paper_synthetic", **overrides: Any
+) -> EdgeClusterEnv:
+    """Build the environment from a preset name, a YAML path, a mapping or a ScenarioConfig.
+
+    Keyword overrides replace scenario fields, e.g. ``parallel_env("quickstart", reward="team")``.
+    """
+    cfg = load_scenario(scenario)
+    if overrides:
+        from dataclasses import replace
+
+        from envs.typed_config import from_dict, to_dict
+
+        known = set(ScenarioConfig.__dataclass_fields__)
+        bad = sorted(set(overrides) - known)
+        if bad:
+            raise ConfigError(f"unknown scenario key '{bad[0]}'")
+        data = to_dict(replace(cfg))
+        data.update(overrides)
+        cfg = from_dict(ScenarioConfig, data, "scenario")
+    return EdgeClusterEnv(cfg)
+
+
+class EdgeClusterEnv(ParallelEnv):
+    """Distributed edge clusters scheduling ML tasks; see the module docstring."""
+
+    metadata = {"name": "edge_cluster_v0", "render_modes": [], "is_parallelizable": True}
+
+    def __init__(self, scenario: ScenarioConfig, trace: Trace | None = None) -> None:
+        self.scenario = scenario
+        self.capacity = np.array([[c.cpu, c.gpu, c.mem] for c in scenario.clusters], np.int64)
+        self.possible_agents = [f"cluster_{i}" for i in range(scenario.num_clusters)]
+        self.agents: list[str] = []
+        self._fixed_trace = trace
+        if trace is None and scenario.trace is not None:
+            self._fixed_trace = load_trace(
+                scenario.trace,
+                num_clusters=scenario.num_clusters,
+                type_names=None
+                if scenario.speed_model == "trace"
+                else [t.name for t in scenario.task_types],
+            )
+        if self._fixed_trace is not None:
+            self._fixed_trace.check_fits(scenario, str(scenario.trace or "trace"))
+            type_names = self._fixed_trace.type_names
+            sizing = self._fixed_trace
+        else:
+            type_names = [t.name for t in scenario.task_types]
+            sizing = generate_trace(scenario, np.random.default_rng(0))
+        self.dims: Dims = dims_for(scenario, sizing, type_names)
+        self.speed: SpeedModel = build_speed_model(
+            scenario, type_names, self.dims.cpu_levels, self.dims.gpu_levels
+        )
+        self.builder = ObservationBuilder(self.dims, self.capacity, self.speed)
+        self._obs_space = self.builder.observation_space()
+        self._act_space = self.builder.action_space()
+        self.state_space = spaces.Box(
+            0.0, 1.0, shape=(self.builder.state_size(),), dtype=np.float32
+        )
+        self.sim = Simulator(
+            self.capacity,
+            self.speed,
+            window=scenario.window,
+            elastic=scenario.elastic,
+            switch_penalty=scenario.switch_penalty,
+            max_slots=scenario.max_slots,
+        )
+        self._conflict_rng = np.random.default_rng(0)
+        self._state = np.zeros(self.state_space.shape, dtype=np.float32)
+        self._facts: list[dict] = []
+        self._lower_bound: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ spaces
+    @functools.lru_cache(maxsize=None)  # noqa: B019 - one space object per agent, as PettingZoo asks
+    def observation_space(self, agent: str) -> spaces.Dict:
+        return self._obs_space
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019
+    def action_space(self, agent: str) -> spaces.MultiDiscrete:
+        return self._act_space
+
+    # ------------------------------------------------------------------ episode
+    def reset(
+        self, seed: int | None = None, options: dict | None = None
+    ) -> tuple[dict[str, dict], dict[str, dict]]:
+        """Start an episode. ``options={"trace": Trace}`` replays that trace.
+
+        The workload and the conflict tie-breaks use separate generators spawned from ``seed``,
+        so the arrivals of a seed are the same whatever the policy does.
+        """
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**31))
+        workload_seq, conflict_seq = np.random.SeedSequence(seed).spawn(2)
+        self._conflict_rng = np.random.default_rng(conflict_seq)
+        trace = (options or {}).get("trace") or self._fixed_trace
+        if trace is None:
+            trace = generate_trace(self.scenario, np.random.default_rng(workload_seq))
+        elif trace is not self._fixed_trace:
+            trace.check_fits(self.scenario)
+        self.trace = trace
+        self.sim.reset(trace)
+        self.sim.skip_idle()
+        self.agents = list(self.possible_agents)
+        self._lower_bound = None
+        self._conflicts = 0
+        observations, facts = self._observe()
+        infos = {a: self._info(i, facts[i], 0, 0, 0) for i, a in enumerate(self.agents)}
+        return observations, infos
+
+    def _observe(self) -> tuple[dict[str, dict], list[dict]]:
+        obs_list, facts, self._state = self.builder.build(self.sim)
+        self._facts = facts
+        return dict(zip(self.possible_agents, obs_list)), facts
+
+    def state(self) -> np.ndarray:
+        """Global view for a centralised critic: every cluster, window and running set."""
+        return self._state.copy()
+
+    def _parse(self, action: Any) -> list[tuple[int, int, int]]:
+        a = np.asarray(action, dtype=np.int64).ravel()
+        if a.size != 3 * self.dims.max_starts:
+            raise ValueError(
+                f"action must have {3 * self.dims.max_starts} entries, got {a.size}"
+            )
+        seq = []
+        for j in range(self.dims.max_starts):
+            idx, cpu, gpu = (int(v) for v in a[3 * j : 3 * j + 3])
+            if idx == 0:
+                break
+            seq.append((idx, cpu, gpu))
+        return seq
+
+    def _spare(self, c: int, task: int) -> float:
+        """How many copies of the task's minimum demand fit the cluster's free resources."""
+        need = self.trace.min_demand[task, :2]
+        free = self.sim.free[c, :2]
+        ratios = [free[k] / need[k] for k in range(2) if need[k] > 0]
+        return float(min(ratios)) if ratios else float(free.sum())
+
+    def step(self, actions: dict[str, Any]):
+        sim = self.sim
+        d = self.dims
+        n = len(self.possible_agents)
+        invalid = np.zeros(n, dtype=np.int64)
+        lost = np.zeros(n, dtype=np.int64)
+        started = np.zeros(n, dtype=np.int64)
+        plans: list[list[tuple[int, int, int, bool]]] = []
+        claims: dict[int, list[int]] = {}
+        noop = np.zeros(3 * d.max_starts, dtype=np.int64)
+        for c, agent in enumerate(self.possible_agents):
+            plan = []
+            index = self._facts[c]["task_index"]
+            for idx, cpu, gpu in self._parse(actions.get(agent, noop)):
+                task = int(index[idx]) if 0 < idx < d.actions else -1
+                if task < 0:
+                    invalid[c] += 1
+                    break
+                is_start = idx <= d.window
+                plan.append((task, cpu, gpu, is_start))
+                if is_start:
+                    claims.setdefault(task, []).append(c)
+            plans.append(plan)
+        winners = {}
+        for task, agents in claims.items():
+            if len(agents) == 1:
+                winners[task] = agents[0]
+                continue
+            if self.scenario.conflict_rule == "spare_capacity":
+                spare = np.array([self._spare(c, task) for c in agents])
+                best = np.flatnonzero(spare == spare.max())
+                win = agents[int(self._conflict_rng.choice(best))]
+            else:
+                win = agents[int(self._conflict_rng.integers(len(agents)))]
+            winners[task] = win
+            self._conflicts += len(agents) - 1
+        changes = 0
+        for c, plan in enumerate(plans):
+            for task, cpu, gpu, is_start in plan:
+                if is_start and winners[task] != c:
+                    lost[c] += 1
+                    continue
+                try:
+                    if is_start:
+                        sim.start(c, task, cpu, gpu)
+                        started[c] += 1
+                    else:
+                        sim.resize(c, task, cpu, gpu)
+                    changes += 1
+                except Exception:  # noqa: BLE001 - an infeasible choice is a no-op, reported
+                    invalid[c] += 1
+                    break
+        sim.round += 1
+        slots = in_system = 0
+        attributed = np.zeros(n, dtype=np.int64)
+        if changes == 0 or sim.round >= self.scenario.max_rounds_per_slot:
+            out = sim.end_slot()
+            slots, in_system, attributed = out.slots, out.in_system, out.attributed
+        if self.scenario.reward == "team":
+            rewards = {a: -float(in_system) for a in self.possible_agents}
+        else:
+            rewards = {a: -float(attributed[i]) for i, a in enumerate(self.possible_agents)}
+        done, truncated = sim.done, sim.truncated
+        observations, facts = self._observe()
+        infos = {
+            a: self._info(i, facts[i], slots, int(lost[i]), int(invalid[i]), int(started[i]))
+            for i, a in enumerate(self.possible_agents)
+        }
+        if done or truncated:
+            summary = self.episode_summary()
+            for a in infos:
+                infos[a]["episode"] = summary
+            self.agents = []
+        terminations = {a: done for a in self.possible_agents}
+        truncations = {a: truncated and not done for a in self.possible_agents}
+        return observations, rewards, terminations, truncations, infos
+
+    def _info(
+        self, c: int, facts: dict, slots: int, lost: int, invalid: int, started: int = 0
+    ) -> dict:
+        sim = self.sim
+        idx = facts["task_index"]
+        valid = idx >= 0
+        safe = np.where(valid, idx, 0)
+        tr = self.trace
+        return {
+            "slot": sim.slot,
+            "round": sim.round,
+            "slots_elapsed": slots,
+            "conflicts_lost": lost,
+            "invalid_actions": invalid,
+            "started": started,
+            "task_index": idx,
+            "task_id": np.where(valid, tr.task_id[safe], -1),
+            "task_arrival": np.where(valid, tr.arrival[safe], -1),
+            "task_type": np.where(valid, tr.type_idx[safe], -1),
+            "task_attained_gpu": np.where(valid, sim.attained_gpu[safe], 0.0),
+            "task_cap": np.where(valid[:, None], tr.cap[safe], 0),
+            "task_alloc": np.where(valid[:, None], sim.alloc[safe, :2], 0),
+            "task_progress": np.where(valid, sim.progress[safe] / tr.work[safe], 0.0),
+            "running_index": facts["running_index"],
+            "running_type": tr.type_idx[facts["running_index"]],
+            "running_alloc": sim.alloc[facts["running_index"], :2],
+            "running_progress": sim.progress[facts["running_index"]]
+            / tr.work[facts["running_index"]],
+            "running_run_slots": sim.run_slots[facts["running_index"]],
+            "free": sim.free[c].copy(),
+            "capacity": self.capacity[c].copy(),
+            "oracle_remaining_work": np.where(
+                valid, tr.work[safe] - sim.progress[safe], 0.0
+            ),
+            "oracle_speed_model": self.speed,
+        }
+
+    # ------------------------------------------------------------------ metrics
+    def lower_bound(self) -> np.ndarray:
+        if self._lower_bound is None:
+            self._lower_bound = self.sim.lower_bound()
+        return self._lower_bound
+
+    def task_records(self):
+        """Per-task metrics of the current episode (DESIGN §4.5)."""
+        return task_records(self.sim, self.lower_bound())
+
+    def episode_summary(self) -> dict[str, float]:
+        """Per-episode metrics: JCT statistics, makespan, utilisation, lower-bound ratio."""
+        return episode_metrics(self.sim, self.task_records(), self._conflicts)
+
+    def check_invariants(self) -> None:
+        """DESIGN §4.1 invariants; tests call this after every step."""
+        self.sim.check_invariants()
+        finished = self.sim.status == Status.DONE
+        if self.sim.done and not finished.all():
+            raise AssertionError("episode done with unfinished tasks")
+
+    def render(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+env = parallel_env

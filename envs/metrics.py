@@ -1,0 +1,82 @@
+"""Metrics per task and per episode (DESIGN §4.5), read off a finished or truncated simulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.simulator import Simulator, Status
+
+
+@dataclass
+class TaskRecords:
+    """Per task (trace order): arrival, start, finish, JCT, waiting, allocation, cluster."""
+
+    task_id: np.ndarray
+    task_type: np.ndarray
+    arrival: np.ndarray
+    start: np.ndarray
+    finish: np.ndarray
+    jct: np.ndarray
+    waiting: np.ndarray
+    cpu: np.ndarray
+    gpu: np.ndarray
+    cluster: np.ndarray
+    lower_bound: np.ndarray
+
+    def as_dict(self) -> dict[str, list]:
+        return {k: v.tolist() for k, v in self.__dict__.items()}
+
+
+def task_records(sim: Simulator, lower_bound: np.ndarray) -> TaskRecords:
+    """Per-task facts; unfinished tasks (truncated episodes) get finish and JCT -1."""
+    tr = sim.trace
+    done = sim.status == Status.DONE
+    jct = np.where(done, sim.finish_slot - tr.arrival, -1)
+    waiting = np.where(sim.start_slot >= 0, sim.start_slot - tr.arrival, -1)
+    return TaskRecords(
+        tr.task_id.copy(),
+        tr.type_idx.copy(),
+        tr.arrival.copy(),
+        sim.start_slot.copy(),
+        sim.finish_slot.copy(),
+        jct,
+        waiting,
+        sim.first_alloc[:, 0].copy(),
+        sim.first_alloc[:, 1].copy(),
+        sim.cluster.copy(),
+        lower_bound,
+    )
+
+
+def episode_metrics(sim: Simulator, records: TaskRecords, conflicts: int) -> dict[str, float]:
+    """Mean / p50 / p95 / p99 JCT, makespan, utilisation per kind, lower-bound ratio, conflicts."""
+    done = records.jct >= 0
+    jct = records.jct[done].astype(float)
+    lb = records.lower_bound[done]
+    slots = max(sim.slot, 1)
+    cap = sim.capacity.sum(axis=0).astype(float)
+    busy = sim.busy.sum(axis=0)
+    util = {
+        kind: float(busy[i] / (cap[i] * slots)) if cap[i] > 0 else 0.0
+        for i, kind in enumerate(("cpu", "gpu", "mem"))
+    }
+    out = {
+        "tasks": float(len(records.jct)),
+        "tasks_finished": float(done.sum()),
+        "mean_jct": float(jct.mean()) if len(jct) else float("nan"),
+        "p50_jct": float(np.percentile(jct, 50)) if len(jct) else float("nan"),
+        "p95_jct": float(np.percentile(jct, 95)) if len(jct) else float("nan"),
+        "p99_jct": float(np.percentile(jct, 99)) if len(jct) else float("nan"),
+        "mean_waiting": float(records.waiting[done].mean()) if len(jct) else float("nan"),
+        "makespan": float(records.finish.max() - records.arrival.min()) if done.all() else -1.0,
+        "lower_bound_mean_jct": float(lb.mean()) if len(lb) else float("nan"),
+        "lower_bound_ratio": float(jct.mean() / lb.mean()) if len(lb) else float("nan"),
+        "utilization_cpu": util["cpu"],
+        "utilization_gpu": util["gpu"],
+        "utilization_mem": util["mem"],
+        "conflicts": float(conflicts),
+        "slots": float(sim.slot),
+    }
+    return out

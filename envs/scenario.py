@@ -1,0 +1,215 @@
+"""Scenario: the clusters, task types, workload and rules that define one simulated world.
+
+The defaults live here, in typed dataclasses (one source of truth); presets are the ``scenario``
+sections of ``configs/<name>.yaml`` so that ``train.py`` and the env read the same settings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from envs.errors import ConfigError
+from envs.typed_config import from_dict, read_yaml
+
+RESOURCE_KINDS = ("cpu", "gpu", "mem")
+
+#: Folder of the YAML presets: the repository's ``configs/``.
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+@dataclass
+class ClusterSpec:
+    """One edge cluster's integer capacity per resource kind."""
+
+    cpu: int
+    """CPU cores."""
+    gpu: int
+    """GPUs (or GPU units, see the scenario's notes)."""
+    mem: int = 0
+    """Memory units; 0 means memory is not modelled on this cluster."""
+
+    def validate(self, prefix: str) -> None:
+        for kind in RESOURCE_KINDS:
+            if getattr(self, kind) < 0:
+                raise ConfigError(f"{prefix}.{kind}: capacity must be >= 0")
+
+
+@dataclass
+class TaskTypeSpec:
+    """A task type: its minimum demand, per-task cap, share of arrivals and work size."""
+
+    name: str
+    """Type name, e.g. ``image``, ``lm``, ``mnist``."""
+    min_cpu: int = 1
+    """Minimum CPU cores a task of this type needs to run."""
+    min_gpu: int = 1
+    """Minimum GPUs a task of this type needs to run."""
+    mem: int = 0
+    """Memory a task holds while running (a hard demand, allocated automatically)."""
+    max_cpu: int = 16
+    """Per-task cap on CPU cores."""
+    max_gpu: int = 16
+    """Per-task cap on GPUs."""
+    weight: float = 1.0
+    """Relative share of arrivals of this type."""
+    work_mean: float = 1.0
+    """Mean work of a task (progress units; the speed model's rate is per slot)."""
+    work_dist: Literal["fixed", "exponential", "uniform"] = "fixed"
+    """Work size distribution: fixed at the mean, exponential, or uniform on [0.5, 1.5] x mean."""
+    speed: dict[str, float] = field(default_factory=dict)
+    """Parameters of the ``parametric`` speed model for this type (ignored by the others)."""
+
+    def validate(self, prefix: str) -> None:
+        for key in ("min_cpu", "min_gpu", "mem", "max_cpu", "max_gpu"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{prefix}.{key}: must be >= 0")
+        if self.max_cpu < self.min_cpu or self.max_gpu < self.min_gpu:
+            raise ConfigError(f"{prefix}: max_cpu/max_gpu must be >= min_cpu/min_gpu")
+        if self.min_cpu + self.min_gpu == 0:
+            raise ConfigError(f"{prefix}: a task type needs a positive minimum demand")
+        if not self.weight > 0:
+            raise ConfigError(f"{prefix}.weight: must be > 0")
+        if not (self.work_mean > 0 and math.isfinite(self.work_mean)):
+            raise ConfigError(f"{prefix}.work_mean: must be a positive number")
+
+
+@dataclass
+class ScenarioConfig:
+    """Everything that defines the world: clusters, workload, speed model and the rules."""
+
+    name: str = "custom"
+    """Scenario name, used in logs and outputs."""
+    clusters: list[ClusterSpec] = field(
+        default_factory=lambda: [ClusterSpec(16, 16), ClusterSpec(16, 16), ClusterSpec(16, 16)]
+    )
+    """The edge clusters, one agent each."""
+    task_types: list[TaskTypeSpec] = field(
+        default_factory=lambda: [
+            TaskTypeSpec("image", 2, 1, 0, 16, 16),
+            TaskTypeSpec("lm", 2, 1, 0, 16, 16),
+        ]
+    )
+    """The task types of the synthetic workload."""
+    speed_model: Literal["paper_synthetic", "testbed", "parametric", "trace"] = "paper_synthetic"
+    """Progress per slot as a function of type, allocation and progress (envs/speed_models.py)."""
+    arrival_rate: float = 2.0
+    """Poisson arrivals per slot (lambda) of the synthetic workload."""
+    num_tasks: int = 192
+    """Tasks per episode of the synthetic workload."""
+    visibility: Literal["uniform_subset", "all", "one"] = "uniform_subset"
+    """Which clusters see a task: the paper's random subset of size U{1..N}, all, or one."""
+    trace: str | None = None
+    """A trace file to replay instead of generating tasks (path, or a vendored trace name)."""
+    window: int = 10
+    """Pending window: how many waiting tasks an agent sees and may start."""
+    max_running: int = 0
+    """Running tasks shown per cluster in observations; 0 derives it from the capacities."""
+    max_rounds_per_slot: int = 32
+    """Round limit inside one slot."""
+    mode: Literal["single", "multi"] = "single"
+    """Single-task mode (one start per agent per round) or multi-task mode (a sequence)."""
+    max_starts: int = 4
+    """Multi-task mode: the longest sequence of starts in one round."""
+    elastic: bool = False
+    """Elastic mode: running tasks may be resized or paused (paying the switch penalty)."""
+    switch_penalty: float = 0.5
+    """Elastic mode: fraction of a slot's progress lost by a task whose allocation changed."""
+    reward: Literal["agent", "team"] = "agent"
+    """Per-agent reward (minus tasks attributed to the agent per slot) or shared team reward."""
+    conflict_rule: Literal["random", "spare_capacity"] = "spare_capacity"
+    """Who wins when agents pick the same task: seeded uniform, or most spare capacity (seeded
+    tie-break)."""
+    max_slots: int = 100_000
+    """Episodes are truncated after this many slots."""
+    slot_seconds: float = 5.0
+    """Wall time of one slot in a real deployment (for reporting only)."""
+
+    def validate(self, prefix: str = "") -> None:
+        p = f"{prefix}." if prefix else ""
+        if not self.clusters:
+            raise ConfigError(f"{p}clusters: at least one cluster is needed")
+        if not self.task_types and self.trace is None:
+            raise ConfigError(f"{p}task_types: at least one task type is needed")
+        names = [t.name for t in self.task_types]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{p}task_types: duplicate type names")
+        if self.arrival_rate < 0 or not math.isfinite(self.arrival_rate):
+            raise ConfigError(f"{p}arrival_rate: must be a non-negative number")
+        if self.trace is None and self.arrival_rate == 0:
+            raise ConfigError(f"{p}arrival_rate: must be > 0 for a synthetic workload")
+        checks = {
+            "num_tasks": self.num_tasks >= 1,
+            "window": self.window >= 1,
+            "max_running": self.max_running >= 0,
+            "max_rounds_per_slot": self.max_rounds_per_slot >= 1,
+            "max_starts": self.max_starts >= 1,
+            "max_slots": self.max_slots >= 1,
+            "switch_penalty": 0.0 <= self.switch_penalty <= 1.0,
+            "slot_seconds": self.slot_seconds > 0,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"{p}{key}: out of range ({getattr(self, key)!r})")
+        if self.trace is None:
+            for i, t in enumerate(self.task_types):
+                if not any(
+                    c.cpu >= t.min_cpu and c.gpu >= t.min_gpu and (c.mem == 0 or c.mem >= t.mem)
+                    for c in self.clusters
+                ):
+                    raise ConfigError(
+                        f"{p}task_types[{i}] ({t.name}): minimum demand fits no cluster"
+                    )
+
+    @property
+    def num_clusters(self) -> int:
+        return len(self.clusters)
+
+
+def preset_names() -> list[str]:
+    """Names of the presets in ``configs/`` (files with a ``scenario`` section)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def scenario_from_dict(data: dict, prefix: str = "scenario") -> ScenarioConfig:
+    """Build a validated ScenarioConfig from a mapping."""
+    return from_dict(ScenarioConfig, data, prefix)
+
+
+def load_scenario(scenario: str | Path | ScenarioConfig | dict | None) -> ScenarioConfig:
+    """Resolve a preset name, a YAML path, a mapping or a config object to a ScenarioConfig.
+
+    A YAML file may be a whole experiment (its ``scenario`` section is used) or a bare scenario.
+    """
+    if scenario is None:
+        return ScenarioConfig()
+    if isinstance(scenario, ScenarioConfig):
+        scenario.validate("scenario")
+        return scenario
+    if isinstance(scenario, dict):
+        return scenario_from_dict(scenario.get("scenario", scenario))
+    text = str(scenario)
+    path = Path(text)
+    if not (text.endswith((".yaml", ".yml")) or path.exists()):
+        path = CONFIG_DIR / f"{text}.yaml"
+        if not path.exists():
+            raise ConfigError(
+                f"unknown scenario '{text}' (presets: {', '.join(preset_names())})"
+            )
+    data = read_yaml(str(path))
+    section = data.get("scenario", data)
+    cfg = scenario_from_dict(section)
+    if cfg.trace is not None:
+        cfg.trace = resolve_trace_path(cfg.trace, path.parent)
+    return cfg
+
+
+def resolve_trace_path(trace: str, base: Path) -> str:
+    """A trace path relative to the YAML file, or a vendored trace name under ``envs/data``."""
+    candidates = [Path(trace), base / trace, Path(__file__).parent / "data" / trace]
+    for c in candidates:
+        if c.exists():
+            return str(c)
+    return trace

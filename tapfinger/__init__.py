@@ -1,0 +1,2 @@
+"""The scheduler: policies (rule-based baselines and the learned TapFinger), models, MARL
+training and evaluation."""

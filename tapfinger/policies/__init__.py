@@ -1,0 +1,5 @@
+"""Policies: the rule-based baselines and the learned TapFinger policy, behind one registry."""
+
+from tapfinger.policies.base import Policy, make_policy, policy_names, register
+
+__all__ = ["Policy", "make_policy", "policy_names", "register"]
