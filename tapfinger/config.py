@@ -1,0 +1,138 @@
+"""Experiment config: one YAML file holds scenario, model, training and evaluation sections.
+
+Defaults live in these dataclasses (one source of truth, each field with a one-line doc); YAML
+files hold overrides; ``--set a.b=value`` overrides on the command line. Unknown keys and wrong
+types are errors that name the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from envs.errors import ConfigError
+from envs.scenario import CONFIG_DIR, ScenarioConfig, resolve_trace_path
+from envs.typed_config import apply_overrides, from_dict, read_yaml, to_dict
+
+
+@dataclass
+class ModelConfig:
+    """The TapFinger actor-critic network (DESIGN §5.2)."""
+
+    backbone: Literal["han", "hgt", "mlp"] = "hgt"
+    """Graph backbone: HANConv, HGTConv, or ``mlp`` (the no-graph-network ablation)."""
+    hidden: int = 64
+    """Width of node embeddings and heads."""
+    layers: int = 2
+    """Graph attention layers."""
+    heads: int = 4
+    """Attention heads per layer."""
+    pointer: bool = True
+    """Task selection by the pointer head; false is the no-pointer ablation (uniform choice)."""
+    bayes: bool = True
+    """Resolve conflicts between agents with the paper's Bayes'-theorem rule."""
+    critic: Literal["central", "local"] = "central"
+    """Centralised critic on the global state (MAPPO) or local critic (IPPO)."""
+    shared_actor: bool = True
+    """One actor shared by all agents (true) or one per agent."""
+
+
+@dataclass
+class TrainConfig:
+    """MAPPO training (DESIGN §5.3)."""
+
+    experiment: str = ""
+    """Run name prefix; empty uses the scenario name."""
+    seed: int = 1
+    """Seed of the training run."""
+    total_steps: int = 50_000
+    """Budget in environment steps (rounds)."""
+    num_envs: int = 4
+    """Environments per rollout."""
+    rollout_steps: int = 256
+    """Rounds per environment per rollout."""
+    lr: float = 3e-4
+    """Adam learning rate."""
+    gamma: float = 0.99
+    """Discount per slot of simulated time."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    clip: float = 0.2
+    """PPO clip range."""
+    epochs: int = 4
+    """PPO epochs per rollout."""
+    minibatches: int = 4
+    """Minibatches per epoch."""
+    ent_coef: float = 0.01
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Gradient clipping norm."""
+    reward_scale: float = 0.1
+    """Rewards are multiplied by this before learning."""
+    bc_steps: int = 0
+    """Behaviour-cloning updates from ``bc_policy`` before PPO (warm start); 0 turns it off."""
+    bc_policy: str = "optimus"
+    """Baseline imitated by the warm start."""
+    eval_every: int = 10_000
+    """Greedy evaluation every this many environment steps."""
+    eval_episodes: int = 4
+    """Held-out episodes per evaluation."""
+    eval_seed: int = 10_000
+    """First seed of the held-out evaluation episodes (never used for training)."""
+    eval_baselines: list[str] = field(default_factory=lambda: ["random", "fifo", "optimus"])
+    """Baselines evaluated beside the policy at every evaluation."""
+    checkpoint_every: int = 0
+    """Keep a numbered checkpoint every this many steps; 0 keeps only latest and best."""
+
+
+@dataclass
+class EvalConfig:
+    """evaluate.py defaults (the CLI flags override them)."""
+
+    policies: list[str] = field(default_factory=lambda: ["random", "min", "fifo", "optimus"])
+    """Policies to compare."""
+    episodes: int = 20
+    """Evaluation episodes (paired: the same traces for every policy)."""
+    seed: int = 0
+    """First evaluation seed; episode i uses seed + i."""
+    bootstrap: int = 2000
+    """Bootstrap resamples for the confidence intervals."""
+    confidence: float = 0.95
+    """Confidence level of the intervals."""
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole experiment: the world, the model, training and evaluation."""
+
+    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read an experiment YAML (or a preset name), apply ``key=value`` overrides, validate."""
+    data: dict = {}
+    base = CONFIG_DIR
+    if path is not None:
+        p = Path(path)
+        if not p.exists() and not str(path).endswith((".yaml", ".yml")):
+            p = CONFIG_DIR / f"{path}.yaml"
+        if not p.exists():
+            raise ConfigError(f"config file not found: {path}")
+        data = read_yaml(str(p))
+        base = p.resolve().parent
+    apply_overrides(data, overrides or [])
+    cfg = from_dict(ExperimentConfig, data)
+    if cfg.scenario.trace is not None:
+        cfg.scenario.trace = resolve_trace_path(cfg.scenario.trace, base)
+    return cfg
+
+
+def config_to_dict(cfg: ExperimentConfig) -> dict:
+    """Plain dict form (for YAML/JSON outputs)."""
+    return to_dict(cfg)
