@@ -97,11 +97,11 @@ class EdgeClusterEnv(ParallelEnv):
         self._lower_bound: np.ndarray | None = None
 
     # ------------------------------------------------------------------ spaces
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - one space object per agent, as PettingZoo asks
+    @functools.cache  # noqa: B019 - one space object per agent, as PettingZoo asks
     def observation_space(self, agent: str) -> spaces.Dict:
         return self._obs_space
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019
+    @functools.cache  # noqa: B019
     def action_space(self, agent: str) -> spaces.MultiDiscrete:
         return self._act_space
 
@@ -145,9 +145,7 @@ class EdgeClusterEnv(ParallelEnv):
     def _parse(self, action: Any) -> list[tuple[int, int, int]]:
         a = np.asarray(action, dtype=np.int64).ravel()
         if a.size != 3 * self.dims.max_starts:
-            raise ValueError(
-                f"action must have {3 * self.dims.max_starts} entries, got {a.size}"
-            )
+            raise ValueError(f"action must have {3 * self.dims.max_starts} entries, got {a.size}")
         seq = []
         for j in range(self.dims.max_starts):
             idx, cpu, gpu = (int(v) for v in a[3 * j : 3 * j + 3])
@@ -212,7 +210,7 @@ class EdgeClusterEnv(ParallelEnv):
                     else:
                         sim.resize(c, task, cpu, gpu)
                     changes += 1
-                except Exception:  # noqa: BLE001 - an infeasible choice is a no-op, reported
+                except Exception:
                     invalid[c] += 1
                     break
         sim.round += 1
@@ -271,9 +269,7 @@ class EdgeClusterEnv(ParallelEnv):
             "running_run_slots": sim.run_slots[facts["running_index"]],
             "free": sim.free[c].copy(),
             "capacity": self.capacity[c].copy(),
-            "oracle_remaining_work": np.where(
-                valid, tr.work[safe] - sim.progress[safe], 0.0
-            ),
+            "oracle_remaining_work": np.where(valid, tr.work[safe] - sim.progress[safe], 0.0),
             "oracle_speed_model": self.speed,
         }
 

@@ -2,7 +2,10 @@
 
 Action index ``0`` is the no-op, ``1..window`` address the pending window, and in elastic mode
 ``window+1..window+max_running`` address the agent's running tasks. Masks are data: the task mask
-(``action_mask``) and the task-conditional allocation masks (``cpu_mask``, ``gpu_mask``).
+(``task_mask`` [A]) and the task-conditional allocation masks (``cpu_mask`` [A, cpu_levels],
+``gpu_mask`` [A, gpu_levels]). ``action_mask`` is the per-dimension tuple that
+``MultiDiscrete.sample(mask=...)`` accepts (PettingZoo's convention): the task mask and the union
+of the allocation masks over the valid tasks, repeated for every start of a multi-task sequence.
 """
 
 from __future__ import annotations
@@ -17,10 +20,28 @@ from envs.simulator import Simulator
 from envs.speed_models import SpeedModel
 from envs.trace import Trace
 
-CLUSTER_FEATURES = ("free_cpu", "free_gpu", "free_mem", "cap_cpu", "cap_gpu", "running",
-                    "waiting", "is_me")
-TASK_FEATURES = ("waited", "min_cpu", "min_gpu", "max_cpu", "max_gpu", "visible_clusters",
-                 "progress", "fits_here", "rate_at_min", "rate_at_best")
+CLUSTER_FEATURES = (
+    "free_cpu",
+    "free_gpu",
+    "free_mem",
+    "cap_cpu",
+    "cap_gpu",
+    "running",
+    "waiting",
+    "is_me",
+)
+TASK_FEATURES = (
+    "waited",
+    "min_cpu",
+    "min_gpu",
+    "max_cpu",
+    "max_gpu",
+    "visible_clusters",
+    "progress",
+    "fits_here",
+    "rate_at_min",
+    "rate_at_best",
+)
 RUNNING_FEATURES = ("progress", "cpu", "gpu", "run_slots", "rate")
 
 
@@ -112,7 +133,13 @@ class ObservationBuilder:
                 "running": spaces.Box(shape=(d.running, self.n_run_feat), **unit),
                 "running_mask": spaces.Box(shape=(d.running,), **flag),
                 "agent": spaces.Box(shape=(d.clusters,), **flag),
-                "action_mask": spaces.Box(shape=(d.actions,), **flag),
+                "task_mask": spaces.Box(shape=(d.actions,), **flag),
+                "action_mask": spaces.Tuple(
+                    [
+                        spaces.Box(shape=(n,), **flag)
+                        for n in (d.actions, d.cpu_levels, d.gpu_levels) * d.max_starts
+                    ]
+                ),
                 "cpu_mask": spaces.Box(shape=(d.actions, d.cpu_levels), **flag),
                 "gpu_mask": spaces.Box(shape=(d.actions, d.gpu_levels), **flag),
                 "free": spaces.Box(
@@ -130,9 +157,16 @@ class ObservationBuilder:
 
     def state_size(self) -> int:
         d = self.d
-        return d.clusters * (
-            len(CLUSTER_FEATURES) - 1 + d.window * self.n_task_feat + d.running * self.n_run_feat
-        ) + 1
+        return (
+            d.clusters
+            * (
+                len(CLUSTER_FEATURES)
+                - 1
+                + d.window * self.n_task_feat
+                + d.running * self.n_run_feat
+            )
+            + 1
+        )
 
     # ------------------------------------------------------------------ building
     def build(self, sim: Simulator) -> tuple[list[dict], list[dict], np.ndarray]:
@@ -201,7 +235,9 @@ class ObservationBuilder:
             hi_c = np.minimum(cp[:, 0], free_c[0])
             hi_g = np.minimum(cp[:, 1], free_c[1])
             mem_ok = (self.capacity[c, 2] == 0) | (mn[:, 2] <= free_c[2])
-            cm = (self.cpu_levels[None, :] >= mn[:, :1]) & (self.cpu_levels[None, :] <= hi_c[:, None])
+            cm = (self.cpu_levels[None, :] >= mn[:, :1]) & (
+                self.cpu_levels[None, :] <= hi_c[:, None]
+            )
             gm = (self.gpu_levels[None, :] >= mn[:, 1:2]) & (
                 self.gpu_levels[None, :] <= hi_g[:, None]
             )
@@ -279,7 +315,8 @@ class ObservationBuilder:
             "running": running,
             "running_mask": running_mask,
             "agent": np.eye(d.clusters, dtype=np.int8)[c],
-            "action_mask": action_mask,
+            "task_mask": action_mask,
+            "action_mask": per_dimension_mask(action_mask, cpu_mask, gpu_mask, d.max_starts),
             "cpu_mask": cpu_mask,
             "gpu_mask": gpu_mask,
             "free": free_c.copy(),
@@ -293,23 +330,23 @@ class ObservationBuilder:
         return obs, facts
 
 
-def sample_mask(obs: dict) -> tuple[np.ndarray, ...]:
-    """Per-dimension masks in the form ``MultiDiscrete.sample(mask=...)`` accepts (one start).
+def per_dimension_mask(
+    task_mask: np.ndarray, cpu_mask: np.ndarray, gpu_mask: np.ndarray, starts: int
+) -> tuple[np.ndarray, ...]:
+    """Per-dimension masks in the form ``MultiDiscrete.sample(mask=...)`` accepts.
 
     The allocation masks are the union over the valid tasks, so a sampled triple can still be
-    infeasible for the sampled task; :func:`conditional_sample` never is.
+    infeasible for the sampled task (the env then treats it as a reported no-op);
+    :func:`conditional_sample` never is.
     """
-    valid = obs["action_mask"].astype(bool)
-    return (
-        obs["action_mask"],
-        obs["cpu_mask"][valid].max(axis=0).astype(np.int8),
-        obs["gpu_mask"][valid].max(axis=0).astype(np.int8),
-    )
+    valid = task_mask.astype(bool)
+    one = (task_mask, cpu_mask[valid].max(axis=0), gpu_mask[valid].max(axis=0))
+    return one * starts
 
 
 def conditional_sample(obs: dict, rng: np.random.Generator) -> tuple[int, int, int]:
     """A uniformly random valid (task, cpu, gpu): task first, then its feasible amounts."""
-    task = int(rng.choice(np.flatnonzero(obs["action_mask"])))
+    task = int(rng.choice(np.flatnonzero(obs["task_mask"])))
     cpu = int(rng.choice(np.flatnonzero(obs["cpu_mask"][task])))
     gpu = int(rng.choice(np.flatnonzero(obs["gpu_mask"][task])))
     return task, cpu, gpu
@@ -318,8 +355,8 @@ def conditional_sample(obs: dict, rng: np.random.Generator) -> tuple[int, int, i
 def after_start(obs: dict, index: int, cpu: int, gpu: int) -> dict:
     """Masks after starting pending task ``index`` with (cpu, gpu), for multi-task sequences.
 
-    Returns a new observation dict whose ``action_mask``, ``cpu_mask``, ``gpu_mask`` and
-    ``free`` reflect the start: the task can no longer be chosen and the free resources shrank.
+    Returns a new observation dict whose ``task_mask``, ``cpu_mask``, ``gpu_mask`` and ``free``
+    reflect the start: the task can no longer be chosen and the free resources shrank.
     """
     out = dict(obs)
     free = obs["free"].copy()
@@ -332,7 +369,7 @@ def after_start(obs: dict, index: int, cpu: int, gpu: int) -> dict:
     levels_g = np.arange(obs["gpu_mask"].shape[1])
     cm = obs["cpu_mask"].astype(bool) & (levels_c[None, :] <= free[0])
     gm = obs["gpu_mask"].astype(bool) & (levels_g[None, :] <= free[1])
-    am = obs["action_mask"].astype(bool) & cm.any(axis=1) & gm.any(axis=1)
+    am = obs["task_mask"].astype(bool) & cm.any(axis=1) & gm.any(axis=1)
     if mem_modelled:
         am &= demand[:, 2] <= free[2]
     am[index] = False
@@ -341,8 +378,12 @@ def after_start(obs: dict, index: int, cpu: int, gpu: int) -> dict:
     cm &= am[:, None]
     gm &= am[:, None]
     cm[0, 0] = gm[0, 0] = True
-    out["action_mask"] = am.astype(np.int8)
+    out["task_mask"] = am.astype(np.int8)
     out["cpu_mask"] = cm.astype(np.int8)
     out["gpu_mask"] = gm.astype(np.int8)
+    starts = len(obs["action_mask"]) // 3
+    out["action_mask"] = per_dimension_mask(
+        out["task_mask"], out["cpu_mask"], out["gpu_mask"], starts
+    )
     out["free"] = free
     return out

@@ -195,9 +195,7 @@ def load_scenario(scenario: str | Path | ScenarioConfig | dict | None) -> Scenar
     if not (text.endswith((".yaml", ".yml")) or path.exists()):
         path = CONFIG_DIR / f"{text}.yaml"
         if not path.exists():
-            raise ConfigError(
-                f"unknown scenario '{text}' (presets: {', '.join(preset_names())})"
-            )
+            raise ConfigError(f"unknown scenario '{text}' (presets: {', '.join(preset_names())})")
     data = read_yaml(str(path))
     section = data.get("scenario", data)
     cfg = scenario_from_dict(section)

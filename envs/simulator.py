@@ -61,6 +61,7 @@ class Simulator:
         elastic: bool = False,
         switch_penalty: float = 0.5,
         max_slots: int = 100_000,
+        fast_forward: bool = True,
     ) -> None:
         self.capacity = np.asarray(capacity, dtype=np.int64)
         self.n = len(self.capacity)
@@ -69,6 +70,7 @@ class Simulator:
         self.elastic = elastic
         self.switch_penalty = switch_penalty
         self.max_slots = max_slots
+        self.fast_forward = fast_forward
 
     # ------------------------------------------------------------------ episode set-up
     def reset(self, trace: Trace) -> None:
@@ -231,6 +233,8 @@ class Simulator:
     def _quiet_slots(self) -> int:
         """How many slots can pass with no arrival and no finish before the last of them."""
         horizon = self.max_slots - self.slot
+        if not self.fast_forward:
+            return 1
         if self.next_arrival < len(self.trace):
             horizon = min(horizon, int(self.trace.arrival[self.next_arrival]) - self.slot)
         run = [t for r in self.running for t in r]
@@ -264,7 +268,10 @@ class Simulator:
         if run:
             ids = np.asarray(run)
             rate = self.speed.rate(
-                self.trace.type_idx[ids], self.alloc[ids, 0], self.alloc[ids, 1], self._fraction(ids)
+                self.trace.type_idx[ids],
+                self.alloc[ids, 0],
+                self.alloc[ids, 1],
+                self._fraction(ids),
             )
             rate = np.where(self.switched[ids], rate * (1.0 - self.switch_penalty), rate)
             self.progress[ids] += k * rate

@@ -27,7 +27,7 @@ TESTBED_STARTUP_S = 14.0
 PARAMETRIC_DEFAULTS = {"serial": 1.0, "cpu_work": 4.0, "gpu_work": 8.0, "comm": 0.2, "pin": 0.5}
 
 
-@dataclass
+@dataclass(eq=False)
 class SpeedModel:
     """Progress per slot: ``base[type, cpu, gpu] * factor(type, progress_fraction)``."""
 
@@ -37,6 +37,17 @@ class SpeedModel:
     """float64 [K, cpu_levels, gpu_levels]: progress per slot at progress fraction 0."""
     sqrt_decay: np.ndarray
     """bool [K]: the type's rate is multiplied by sqrt(1.2 - progress fraction) (paper's LM)."""
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, SpeedModel)
+            and self.name == other.name
+            and self.type_names == other.type_names
+            and np.array_equal(self.base, other.base)
+            and np.array_equal(self.sqrt_decay, other.sqrt_decay)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def stationary(self) -> np.ndarray:

@@ -37,7 +37,7 @@ class RandomPolicy:
             agent = agents[i]
             obs = observations[agent]
             index = infos[agent]["task_index"] if infos is not None else None
-            valid = np.flatnonzero(obs["action_mask"])
+            valid = np.flatnonzero(obs["task_mask"])
             if index is not None:
                 valid = np.array([v for v in valid if v == 0 or int(index[v]) not in claimed])
             task = int(self.rng.choice(valid))

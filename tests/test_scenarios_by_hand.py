@@ -1,0 +1,139 @@
+"""Hand-computed small scenarios: exact start and finish slots and JCTs, both modes, a conflict."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from envs.edge_cluster_v0 import EdgeClusterEnv
+from envs.scenario import ClusterSpec, ScenarioConfig, TaskTypeSpec
+from envs.trace import Trace
+
+
+def lm_slots(gpus: int) -> int:
+    """Slots an lm task needs alone with ``gpus`` GPUs: tanh(g/16)*sqrt(1.2 - p) per slot."""
+    p, slots = 0.0, 0
+    while p < 1.0 - 1e-9:
+        p += math.tanh(gpus / 16) * math.sqrt(1.2 - p)
+        slots += 1
+    return slots
+
+
+def tiny(mode: str = "single", clusters=((2, 1), (4, 4))) -> tuple[EdgeClusterEnv, Trace]:
+    scenario = ScenarioConfig(
+        name="tiny",
+        clusters=[ClusterSpec(c, g) for c, g in clusters],
+        task_types=[TaskTypeSpec("image", 2, 1, 0, 4, 4), TaskTypeSpec("lm", 2, 1, 0, 4, 4)],
+        speed_model="paper_synthetic",
+        num_tasks=3,
+        window=4,
+        mode=mode,
+        max_starts=2,
+        reward="team",
+        conflict_rule="spare_capacity",
+    )
+    trace = Trace(
+        ["image", "lm"],
+        task_id=np.array([0, 1, 2]),
+        arrival=np.array([0, 0, 1]),
+        type_idx=np.array([0, 0, 1]),
+        work=np.array([1.0, 1.0, 1.0]),
+        visible=np.array([[True, False], [True, True], [False, True]]),
+        min_demand=np.array([[2, 1, 0]] * 3),
+        cap=np.array([[4, 4]] * 3),
+    )
+    return EdgeClusterEnv(scenario, trace), trace
+
+
+def act(env, **per_agent):
+    noop = np.zeros(3 * env.dims.max_starts, dtype=np.int64)
+    out = {a: noop.copy() for a in env.possible_agents}
+    for agent, triples in per_agent.items():
+        flat = [v for t in triples for v in t]
+        out[agent][: len(flat)] = flat
+    return out
+
+
+def test_lm_needs_seven_slots_with_three_gpus():
+    assert lm_slots(3) == 7
+
+
+def test_single_mode_with_a_conflict():
+    env, _ = tiny("single")
+    obs, infos = env.reset(seed=0)
+    # Slot 0: cluster_0 sees tasks 0 and 1; cluster_1 sees task 1. Both pick task 1.
+    assert infos["cluster_0"]["task_id"][1:3].tolist() == [0, 1]
+    assert infos["cluster_1"]["task_id"][1] == 1
+    obs, r, *_, infos = env.step(act(env, cluster_0=[(2, 2, 1)], cluster_1=[(1, 2, 1)]))
+    # Spare capacity: cluster_1 fits 2 copies of (2, 1), cluster_0 only 1: cluster_1 wins.
+    assert infos["cluster_0"]["conflicts_lost"] == 1
+    assert infos["cluster_1"]["started"] == 1
+    assert infos["cluster_0"]["slots_elapsed"] == 0 and r["cluster_0"] == 0
+    obs, r, *_, infos = env.step(act(env, cluster_0=[(1, 2, 1)]))
+    assert infos["cluster_0"]["started"] == 1
+    # A round with no starts ends slot 0; task 2 (lm) arrives in slot 1 for cluster_1.
+    obs, r, *_, infos = env.step(act(env))
+    assert infos["cluster_0"]["slots_elapsed"] == 1 and r["cluster_0"] == -2
+    assert infos["cluster_1"]["task_id"][1] == 2
+    assert obs["cluster_1"]["cpu_mask"][1].tolist() == [0, 0, 1, 0, 0]
+    assert obs["cluster_1"]["gpu_mask"][1].tolist() == [0, 1, 1, 1, 0]
+    obs, r, *_, infos = env.step(act(env, cluster_1=[(1, 2, 3)]))
+    total = r["cluster_0"] - 2
+    while env.agents:
+        obs, r, *_, infos = env.step(act(env))
+        total += r["cluster_0"]
+    rec = env.task_records()
+    assert rec.start.tolist() == [0, 0, 1]
+    assert rec.finish.tolist() == [4, 4, 8]
+    assert rec.jct.tolist() == [4, 4, 7]
+    assert rec.cluster.tolist() == [0, 1, 1]
+    assert total == -15  # Little's law: minus the sum of JCTs
+    assert infos["cluster_0"]["episode"]["mean_jct"] == pytest.approx(5.0)
+    # Lower bound: image alone takes 4 slots, lm alone at 4 GPUs on cluster_1.
+    assert rec.lower_bound.tolist() == [4, 4, lm_slots(4)]
+
+
+def test_multi_mode_starts_a_sequence_in_one_round():
+    env, _ = tiny("multi", clusters=((4, 2), (4, 4)))
+    obs, infos = env.reset(seed=0)
+    obs, _, *_, infos = env.step(act(env, cluster_0=[(1, 2, 1), (2, 2, 1)]))
+    assert infos["cluster_0"]["started"] == 2
+    assert obs["cluster_0"]["free"].tolist() == [0, 0, 0]
+    obs, r, *_, infos = env.step(act(env))  # ends slot 0
+    obs, r, *_, infos = env.step(act(env, cluster_1=[(1, 2, 3)]))
+    while env.agents:
+        obs, _r, *_, infos = env.step(act(env))
+    rec = env.task_records()
+    assert rec.finish.tolist() == [4, 4, 8]
+    assert rec.jct.tolist() == [4, 4, 7]
+    assert rec.cluster.tolist() == [0, 0, 1]
+
+
+def test_infeasible_choice_is_a_reported_noop():
+    env, _ = tiny("single")
+    env.reset(seed=0)
+    # Cluster_0 has 2 CPU: asking for 4 is infeasible, so nothing starts and the slot ends.
+    _obs, _r, *_, infos = env.step(act(env, cluster_0=[(1, 4, 1)]))
+    assert infos["cluster_0"]["invalid_actions"] == 1
+    assert infos["cluster_0"]["started"] == 0
+    assert infos["cluster_0"]["slots_elapsed"] == 1
+    env.check_invariants()
+
+
+def test_elastic_pause_and_resume_pays_the_switch_penalty():
+    env, _ = tiny("single")
+    env.scenario.elastic = True
+    env.sim.elastic = True
+    env.reset(seed=0)
+    sim = env.sim
+    sim.start(0, 0, 2, 1)
+    sim.end_slot()  # slot 0: progress 0.25
+    assert sim.progress[0] == pytest.approx(0.25)
+    sim.resize(0, 0, 0, 0)  # pause
+    assert sim.free[0].tolist() == [2, 1, 0]
+    sim.start(0, 0, 2, 1)  # resume: this slot's progress is halved
+    sim.end_slot()
+    assert sim.progress[0] == pytest.approx(0.25 + 0.125)
+    sim.check_invariants()
