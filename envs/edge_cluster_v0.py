@@ -125,6 +125,7 @@ class EdgeClusterEnv(ParallelEnv):
             trace.check_fits(self.scenario)
         self.trace = trace
         self.sim.reset(trace)
+        self.builder.prepare(trace)
         self.sim.skip_idle()
         self.agents = list(self.possible_agents)
         self._lower_bound = None
@@ -241,37 +242,17 @@ class EdgeClusterEnv(ParallelEnv):
     def _info(
         self, c: int, facts: dict, slots: int, lost: int, invalid: int, started: int = 0
     ) -> dict:
-        sim = self.sim
-        idx = facts["task_index"]
-        valid = idx >= 0
-        safe = np.where(valid, idx, 0)
-        tr = self.trace
-        return {
-            "slot": sim.slot,
-            "round": sim.round,
+        info = {
+            "slot": self.sim.slot,
+            "round": self.sim.round,
             "slots_elapsed": slots,
             "conflicts_lost": lost,
             "invalid_actions": invalid,
             "started": started,
-            "task_index": idx,
-            "task_id": np.where(valid, tr.task_id[safe], -1),
-            "task_arrival": np.where(valid, tr.arrival[safe], -1),
-            "task_type": np.where(valid, tr.type_idx[safe], -1),
-            "task_attained_gpu": np.where(valid, sim.attained_gpu[safe], 0.0),
-            "task_cap": np.where(valid[:, None], tr.cap[safe], 0),
-            "task_alloc": np.where(valid[:, None], sim.alloc[safe, :2], 0),
-            "task_progress": np.where(valid, sim.progress[safe] / tr.work[safe], 0.0),
-            "running_index": facts["running_index"],
-            "running_type": tr.type_idx[facts["running_index"]],
-            "running_alloc": sim.alloc[facts["running_index"], :2],
-            "running_progress": sim.progress[facts["running_index"]]
-            / tr.work[facts["running_index"]],
-            "running_run_slots": sim.run_slots[facts["running_index"]],
-            "free": sim.free[c].copy(),
-            "capacity": self.capacity[c].copy(),
-            "oracle_remaining_work": np.where(valid, tr.work[safe] - sim.progress[safe], 0.0),
             "oracle_speed_model": self.speed,
         }
+        info.update(facts)
+        return info
 
     # ------------------------------------------------------------------ metrics
     def lower_bound(self) -> np.ndarray:

@@ -31,17 +31,22 @@ CLUSTER_FEATURES = (
     "is_me",
 )
 TASK_FEATURES = (
-    "waited",
     "min_cpu",
     "min_gpu",
     "max_cpu",
     "max_gpu",
     "visible_clusters",
+    "rate_at_min",
+    "waited",
     "progress",
     "fits_here",
-    "rate_at_min",
     "rate_at_best",
 )
+STATIC_TASK_FEATURES = 6  # the first six task features never change while a task waits
+#: Columns of the per-task integer table: raw facts gathered once per build.
+INT_COLUMNS = ("task_id", "arrival", "type", "min_cpu", "min_gpu", "mem", "max_cpu", "max_gpu")
+#: Minimum demand of a padding row: larger than any capacity, so its masks are all false.
+PAD_DEMAND = 1 << 40
 RUNNING_FEATURES = ("progress", "cpu", "gpu", "run_slots", "rate")
 
 
@@ -118,6 +123,7 @@ class ObservationBuilder:
         self.gpu_levels = np.arange(dims.gpu_levels)
         self.n_task_feat = dims.types + len(TASK_FEATURES)
         self.n_run_feat = dims.types + len(RUNNING_FEATURES)
+        self.mem_modelled = bool((capacity[:, 2] > 0).any())
 
     # ------------------------------------------------------------------ spaces
     def observation_space(self) -> spaces.Dict:
@@ -169,165 +175,233 @@ class ObservationBuilder:
         )
 
     # ------------------------------------------------------------------ building
+    def prepare(self, trace: Trace) -> None:
+        """Per-trace tables of the facts that never change, with a padding row at the end."""
+        d = self.d
+        t = len(trace)
+        ints = np.empty((t + 1, len(INT_COLUMNS)), dtype=np.int64)
+        ints[:t, 0] = trace.task_id
+        ints[:t, 1] = trace.arrival
+        ints[:t, 2] = trace.type_idx
+        ints[:t, 3:6] = trace.min_demand
+        ints[:t, 6:8] = trace.cap
+        ints[t] = (-1, -1, -1, PAD_DEMAND, PAD_DEMAND, PAD_DEMAND, 0, 0)
+        feat = np.zeros((t + 1, d.types + STATIC_TASK_FEATURES), dtype=np.float32)
+        feat[np.arange(t), trace.type_idx] = 1.0
+        f = feat[:t, d.types :]
+        f[:, 0] = trace.min_demand[:, 0] / self.cmax
+        f[:, 1] = trace.min_demand[:, 1] / self.gmax
+        f[:, 2] = np.minimum(trace.cap[:, 0] / self.cmax, 1.0)
+        f[:, 3] = np.minimum(trace.cap[:, 1] / self.gmax, 1.0)
+        f[:, 4] = trace.visible.sum(axis=1) / d.clusters
+        lc = np.minimum(trace.min_demand[:, 0], d.cpu_levels - 1)
+        lg = np.minimum(trace.min_demand[:, 1], d.gpu_levels - 1)
+        types = trace.type_idx
+        f[:, 5] = self.speed.base[types, lc, lg] / self.type_rate_max[types]
+        visible = np.zeros((t + 1, d.clusters), dtype=bool)
+        visible[:t] = trace.visible
+        self.ints = ints
+        self.static = feat
+        self.visible = visible
+        self.pad = t
+
     def build(self, sim: Simulator) -> tuple[list[dict], list[dict], np.ndarray]:
-        """Observations and facts for every cluster, plus the global state vector."""
+        """Observations and facts for every cluster, plus the global state vector.
+
+        Everything is computed for all clusters at once on padded [N, ...] arrays; each
+        agent's observation holds row views of fresh arrays (nothing is reused across steps).
+        """
         d = self.d
         tr = sim.trace
-        windows = sim.windows()
-        waiting_vis = sim.waiting_visible()
-        n_running = np.array([len(r) for r in sim.running])
+        n, w, nr = d.clusters, d.window, d.running
         cap = self.capacity
         free = sim.free
-        base_clusters = np.empty((d.clusters, len(CLUSTER_FEATURES)), dtype=np.float32)
-        base_clusters[:, 0] = free[:, 0] / self.cmax
-        base_clusters[:, 1] = free[:, 1] / self.gmax
-        base_clusters[:, 2] = free[:, 2] / self.mmax
-        base_clusters[:, 3] = cap[:, 0] / self.cmax
-        base_clusters[:, 4] = cap[:, 1] / self.gmax
-        base_clusters[:, 5] = np.minimum(n_running / d.running, 1.0)
-        base_clusters[:, 6] = squash(waiting_vis.astype(np.float32), d.window)
-        base_clusters[:, 7] = 0.0
-        obs_list, facts_list = [], []
-        state_parts = [base_clusters[:, :7].ravel()]
-        for c in range(d.clusters):
-            ids = windows[c]
-            run_ids = np.asarray(sim.running[c][: d.running], dtype=np.int64)
-            obs, facts = self._agent(sim, c, ids, run_ids, base_clusters)
-            obs_list.append(obs)
-            facts_list.append(facts)
-            state_parts.append(obs["pending"].ravel())
-            state_parts.append(obs["running"].ravel())
-        state_parts.append(np.array([len(sim.waiting) / (len(sim.waiting) + d.window)]))
-        state = np.concatenate(state_parts).astype(np.float32)
-        del tr
-        return obs_list, facts_list, state
+        pad = self.pad
+        win = np.full((n, w), pad, dtype=np.int64)
+        for c, ids in enumerate(sim.windows()):
+            win[c, : len(ids)] = ids
+        run = np.full((n, nr), -1, dtype=np.int64)
+        n_running = np.empty(n)
+        for c, ids in enumerate(sim.running):
+            k = min(len(ids), nr)
+            run[c, :k] = ids[:k]
+            n_running[c] = len(ids)
 
-    def _agent(
-        self,
-        sim: Simulator,
-        c: int,
-        ids: np.ndarray,
-        run_ids: np.ndarray,
-        base_clusters: np.ndarray,
-    ) -> tuple[dict, dict]:
-        d = self.d
-        tr = sim.trace
-        k = len(ids)
-        free_c = sim.free[c]
-        clusters = base_clusters.copy()
-        clusters[c, 7] = 1.0
+        clusters = np.empty((n, n, len(CLUSTER_FEATURES)), dtype=np.float32)
+        base = clusters[0]
+        base[:, 0] = free[:, 0] / self.cmax
+        base[:, 1] = free[:, 1] / self.gmax
+        base[:, 2] = free[:, 2] / self.mmax
+        base[:, 3] = cap[:, 0] / self.cmax
+        base[:, 4] = cap[:, 1] / self.gmax
+        base[:, 5] = np.minimum(n_running / nr, 1.0)
+        base[:, 6] = squash(sim.waiting_visible().astype(np.float32), w)
+        base[:, 7] = 0.0
+        clusters[1:] = base
+        clusters[np.arange(n), np.arange(n), 7] = 1.0
 
-        # Pending window.
-        pending = np.zeros((d.window, self.n_task_feat), dtype=np.float32)
-        pending_mask = np.zeros(d.window, dtype=np.int8)
-        pending_visible = np.zeros((d.window, d.clusters), dtype=np.int8)
-        action_mask = np.zeros(d.actions, dtype=np.int8)
-        cpu_mask = np.zeros((d.actions, d.cpu_levels), dtype=np.int8)
-        gpu_mask = np.zeros((d.actions, d.gpu_levels), dtype=np.int8)
-        demand = np.zeros((d.actions, 3), dtype=np.int64)
-        action_mask[0] = 1
-        cpu_mask[0, 0] = 1
-        gpu_mask[0, 0] = 1
-        if k:
-            types = tr.type_idx[ids]
-            mn = tr.min_demand[ids]
-            cp = tr.cap[ids]
-            hi_c = np.minimum(cp[:, 0], free_c[0])
-            hi_g = np.minimum(cp[:, 1], free_c[1])
-            mem_ok = (self.capacity[c, 2] == 0) | (mn[:, 2] <= free_c[2])
-            cm = (self.cpu_levels[None, :] >= mn[:, :1]) & (
-                self.cpu_levels[None, :] <= hi_c[:, None]
-            )
-            gm = (self.gpu_levels[None, :] >= mn[:, 1:2]) & (
-                self.gpu_levels[None, :] <= hi_g[:, None]
-            )
-            fits = cm.any(axis=1) & gm.any(axis=1) & mem_ok
-            cm &= fits[:, None]
-            gm &= fits[:, None]
-            cpu_mask[1 : k + 1] = cm
-            gpu_mask[1 : k + 1] = gm
-            action_mask[1 : k + 1] = fits
-            demand[1 : k + 1] = mn
-            if self.capacity[c, 2] == 0:
-                demand[:, 2] = 0  # memory is not modelled on this cluster
-            pending_mask[:k] = 1
-            pending_visible[:k] = tr.visible[ids]
-            pending[np.arange(k), types] = 1.0
-            f = pending[:k, d.types :]
-            f[:, 0] = squash((sim.slot - tr.arrival[ids]).astype(np.float32), 8.0)
-            f[:, 1] = mn[:, 0] / self.cmax
-            f[:, 2] = mn[:, 1] / self.gmax
-            f[:, 3] = np.minimum(cp[:, 0] / self.cmax, 1.0)
-            f[:, 4] = np.minimum(cp[:, 1] / self.gmax, 1.0)
-            f[:, 5] = tr.visible[ids].sum(axis=1) / d.clusters
-            f[:, 6] = np.minimum(sim.progress[ids] / tr.work[ids], 1.0)
-            f[:, 7] = fits
-            lc = np.minimum(mn[:, 0], d.cpu_levels - 1)
-            lg = np.minimum(mn[:, 1], d.gpu_levels - 1)
-            rmax = self.type_rate_max[types]
-            f[:, 8] = self.speed.base[types, lc, lg] / rmax
-            bc = np.clip(hi_c, 0, d.cpu_levels - 1)
-            bg = np.clip(hi_g, 0, d.gpu_levels - 1)
-            f[:, 9] = np.where(fits, self.speed.base[types, bc, bg] / rmax, 0.0)
+        # Pending windows: padding rows have an impossible demand, so their masks are false.
+        pm = win != pad
+        ints = self.ints[win]
+        types = ints[..., 2]
+        mn = ints[..., 3:6]
+        hi_c = np.minimum(ints[..., 6], free[:, None, 0])
+        hi_g = np.minimum(ints[..., 7], free[:, None, 1])
+        lc, lg = self.cpu_levels, self.gpu_levels
+        cm = (lc >= mn[..., 0:1]) & (lc <= hi_c[..., None])
+        gm = (lg >= mn[..., 1:2]) & (lg <= hi_g[..., None])
+        fits = cm.any(axis=2)
+        fits &= gm.any(axis=2)
+        if self.mem_modelled:
+            fits &= (cap[:, None, 2] == 0) | (mn[..., 2] <= free[:, None, 2])
+        cm &= fits[..., None]
+        gm &= fits[..., None]
+        a = d.actions
+        task_mask = np.zeros((n, a), dtype=np.int8)
+        cpu_mask = np.zeros((n, a, d.cpu_levels), dtype=np.int8)
+        gpu_mask = np.zeros((n, a, d.gpu_levels), dtype=np.int8)
+        demand = np.zeros((n, a, 3), dtype=np.int64)
+        task_mask[:, 0] = 1
+        cpu_mask[:, 0, 0] = 1
+        gpu_mask[:, 0, 0] = 1
+        task_mask[:, 1 : w + 1] = fits
+        cpu_mask[:, 1 : w + 1] = cm
+        gpu_mask[:, 1 : w + 1] = gm
+        demand[:, 1 : w + 1] = mn * pm[..., None]
+        demand[cap[:, 2] == 0, :, 2] = 0  # memory is not modelled on those clusters
+
+        ns = d.types + STATIC_TASK_FEATURES
+        pending = np.empty((n, w, self.n_task_feat), dtype=np.float32)
+        pending[..., :ns] = self.static[win]
+        f = pending[..., ns:]
+        f[..., 0] = squash((sim.slot - ints[..., 1]).astype(np.float32), 8.0) * pm
+        if d.elastic:
+            safe = np.where(pm, win, 0)
+            f[..., 1] = np.minimum(sim.progress[safe] / tr.work[safe], 1.0) * pm
+        else:
+            f[..., 1] = 0.0  # a waiting task has made no progress without preemption
+        f[..., 2] = fits
+        tsafe = np.maximum(types, 0)
+        f[..., 3] = np.where(
+            fits,
+            self.speed.base[
+                tsafe,
+                np.clip(hi_c, 0, d.cpu_levels - 1),
+                np.clip(hi_g, 0, d.gpu_levels - 1),
+            ]
+            / self.type_rate_max[tsafe],
+            0.0,
+        )
+        pending_visible = self.visible[win].astype(np.int8)
 
         # Running tasks.
-        r = len(run_ids)
-        running = np.zeros((d.running, self.n_run_feat), dtype=np.float32)
-        running_mask = np.zeros(d.running, dtype=np.int8)
-        if r:
-            types = tr.type_idx[run_ids]
-            alloc = sim.alloc[run_ids]
-            running_mask[:r] = 1
-            running[np.arange(r), types] = 1.0
-            g = running[:r, d.types :]
-            frac = np.minimum(sim.progress[run_ids] / tr.work[run_ids], 1.0)
-            g[:, 0] = frac
-            g[:, 1] = alloc[:, 0] / self.cmax
-            g[:, 2] = alloc[:, 1] / self.gmax
-            g[:, 3] = squash(sim.run_slots[run_ids].astype(np.float32), 8.0)
-            g[:, 4] = np.minimum(
-                self.speed.rate(types, alloc[:, 0], alloc[:, 1], frac) / self.type_rate_max[types],
-                1.0,
-            )
-            if d.elastic:
-                lo = 1 + d.window
-                mn = tr.min_demand[run_ids]
-                cp = tr.cap[run_ids]
-                hi_c = np.minimum(cp[:, 0], free_c[0] + alloc[:, 0])
-                hi_g = np.minimum(cp[:, 1], free_c[1] + alloc[:, 1])
-                cm = (self.cpu_levels[None, :] >= mn[:, :1]) & (
-                    self.cpu_levels[None, :] <= hi_c[:, None]
-                )
-                cm[:, 0] = True  # cpu level 0 pauses the task
-                gm = (self.gpu_levels[None, :] >= mn[:, 1:2]) & (
-                    self.gpu_levels[None, :] <= hi_g[:, None]
-                )
-                cpu_mask[lo : lo + r] = cm
-                gpu_mask[lo : lo + r] = gm
-                action_mask[lo : lo + r] = 1
-                demand[lo : lo + r, :2] = mn[:, :2]
+        rm = run >= 0
+        rsafe = np.where(rm, run, 0)
+        rtypes = tr.type_idx[rsafe]
+        alloc = sim.alloc[rsafe]
+        frac = np.minimum(sim.progress[rsafe] / tr.work[rsafe], 1.0)
+        running = np.zeros((n, nr, self.n_run_feat), dtype=np.float32)
+        rows, cols = np.nonzero(rm)
+        running[rows, cols, rtypes[rows, cols]] = 1.0
+        g = running[..., d.types :]
+        g[..., 0] = frac
+        g[..., 1] = alloc[..., 0] / self.cmax
+        g[..., 2] = alloc[..., 1] / self.gmax
+        g[..., 3] = squash(sim.run_slots[rsafe].astype(np.float32), 8.0)
+        rate = self.speed.rate(
+            rtypes.ravel(), alloc[..., 0].ravel(), alloc[..., 1].ravel(), frac.ravel()
+        ).reshape(n, nr)
+        g[..., 4] = np.minimum(rate / self.type_rate_max[rtypes], 1.0)
+        running *= rm[..., None]
+        if d.elastic:
+            lo = 1 + w
+            rmn = tr.min_demand[rsafe]
+            rcp = tr.cap[rsafe]
+            rhi_c = np.minimum(rcp[..., 0], free[:, None, 0] + alloc[..., 0])
+            rhi_g = np.minimum(rcp[..., 1], free[:, None, 1] + alloc[..., 1])
+            rcm = (lc >= rmn[..., 0:1]) & (lc <= rhi_c[..., None])
+            rcm[..., 0] = True  # cpu level 0 pauses the task
+            rgm = (lg >= rmn[..., 1:2]) & (lg <= rhi_g[..., None])
+            cpu_mask[:, lo:] = rcm & rm[..., None]
+            gpu_mask[:, lo:] = rgm & rm[..., None]
+            task_mask[:, lo:] = rm
+            demand[:, lo:, :2] = np.where(rm[..., None], rmn[..., :2], 0)
 
-        obs = {
-            "clusters": clusters,
-            "pending": pending,
-            "pending_mask": pending_mask,
-            "pending_visible": pending_visible,
-            "running": running,
-            "running_mask": running_mask,
-            "agent": np.eye(d.clusters, dtype=np.int8)[c],
-            "task_mask": action_mask,
-            "action_mask": per_dimension_mask(action_mask, cpu_mask, gpu_mask, d.max_starts),
-            "cpu_mask": cpu_mask,
-            "gpu_mask": gpu_mask,
-            "free": free_c.copy(),
-            "demand": demand,
-        }
-        index = np.full(d.actions, -1, dtype=np.int64)
-        index[1 : k + 1] = ids
-        if d.elastic and r:
-            index[1 + d.window : 1 + d.window + r] = run_ids
-        facts = {"task_index": index, "running_index": run_ids}
-        return obs, facts
+        index = np.full((n, a), -1, dtype=np.int64)
+        index[:, 1 : w + 1] = np.where(pm, win, -1)
+        if d.elastic:
+            index[:, 1 + w :] = run
+        agent = np.eye(n, dtype=np.int8)
+        free_copy = free.copy()
+        pm8 = pm.astype(np.int8)
+        rm8 = rm.astype(np.int8)
+        # Per-dimension masks: the union of the allocation masks over each agent's valid tasks.
+        cpu_union = cpu_mask.max(axis=1)
+        gpu_union = gpu_mask.max(axis=1)
+        # Raw (unnormalised) facts for the infos, aligned with the action index.
+        valid = index >= 0
+        isafe = np.where(valid, index, pad)
+        facts_int = self.ints[isafe]
+        task_id = facts_int[..., 0]
+        task_arrival = facts_int[..., 1]
+        task_type = facts_int[..., 2]
+        task_cap = facts_int[..., 6:8]
+        isafe = np.where(valid, index, 0)
+        attained = np.where(valid, sim.attained_gpu[isafe], 0.0)
+        task_alloc = np.where(valid[..., None], sim.alloc[isafe, :2], 0)
+        progress = np.where(valid, sim.progress[isafe] / tr.work[isafe], 0.0)
+        remaining = np.where(valid, tr.work[isafe] - sim.progress[isafe], 0.0)
+        run_slots = sim.run_slots[rsafe]
+        capacity = cap.copy()
+        obs_list, facts_list = [], []
+        for c in range(n):
+            obs_list.append(
+                {
+                    "clusters": clusters[c],
+                    "pending": pending[c],
+                    "pending_mask": pm8[c],
+                    "pending_visible": pending_visible[c],
+                    "running": running[c],
+                    "running_mask": rm8[c],
+                    "agent": agent[c],
+                    "task_mask": task_mask[c],
+                    "action_mask": (task_mask[c], cpu_union[c], gpu_union[c]) * d.max_starts,
+                    "cpu_mask": cpu_mask[c],
+                    "gpu_mask": gpu_mask[c],
+                    "free": free_copy[c],
+                    "demand": demand[c],
+                }
+            )
+            live = rm[c]
+            facts_list.append(
+                {
+                    "task_index": index[c],
+                    "task_id": task_id[c],
+                    "task_arrival": task_arrival[c],
+                    "task_type": task_type[c],
+                    "task_attained_gpu": attained[c],
+                    "task_cap": task_cap[c],
+                    "task_alloc": task_alloc[c],
+                    "task_progress": progress[c],
+                    "running_index": run[c][live],
+                    "running_type": rtypes[c][live],
+                    "running_alloc": alloc[c, :, :2][live],
+                    "running_progress": frac[c][live],
+                    "running_run_slots": run_slots[c][live],
+                    "free": free_copy[c],
+                    "capacity": capacity[c],
+                    "oracle_remaining_work": remaining[c],
+                }
+            )
+        state = np.concatenate(
+            [
+                base[:, :7].ravel(),
+                pending.ravel(),
+                running.ravel(),
+                [len(sim.waiting) / (len(sim.waiting) + w)],
+            ]
+        ).astype(np.float32)
+        return obs_list, facts_list, state
 
 
 def per_dimension_mask(
