@@ -30,10 +30,12 @@ class TaskRecords:
 
 
 def task_records(sim: Simulator, lower_bound: np.ndarray) -> TaskRecords:
-    """Per-task facts; unfinished tasks (truncated episodes) get finish and JCT -1."""
+    """Per-task facts. In a truncated episode an unfinished task has finish -1 and a censored
+    JCT: the slots it has spent in the system so far (so a policy that idles is not rewarded by
+    leaving tasks out of the mean)."""
     tr = sim.trace
     done = sim.status == Status.DONE
-    jct = np.where(done, sim.finish_slot - tr.arrival, -1)
+    jct = np.where(done, sim.finish_slot - tr.arrival, np.maximum(sim.slot - tr.arrival, 0))
     waiting = np.where(sim.start_slot >= 0, sim.start_slot - tr.arrival, -1)
     return TaskRecords(
         tr.task_id.copy(),
@@ -52,9 +54,9 @@ def task_records(sim: Simulator, lower_bound: np.ndarray) -> TaskRecords:
 
 def episode_metrics(sim: Simulator, records: TaskRecords, conflicts: int) -> dict[str, float]:
     """Mean / p50 / p95 / p99 JCT, makespan, utilisation per kind, lower-bound ratio, conflicts."""
-    done = records.jct >= 0
-    jct = records.jct[done].astype(float)
-    lb = records.lower_bound[done]
+    done = records.finish >= 0
+    jct = records.jct.astype(float)
+    lb = records.lower_bound
     slots = max(sim.slot, 1)
     cap = sim.capacity.sum(axis=0).astype(float)
     busy = sim.busy.sum(axis=0)
@@ -69,7 +71,10 @@ def episode_metrics(sim: Simulator, records: TaskRecords, conflicts: int) -> dic
         "p50_jct": float(np.percentile(jct, 50)) if len(jct) else float("nan"),
         "p95_jct": float(np.percentile(jct, 95)) if len(jct) else float("nan"),
         "p99_jct": float(np.percentile(jct, 99)) if len(jct) else float("nan"),
-        "mean_waiting": float(records.waiting[done].mean()) if len(jct) else float("nan"),
+        "mean_waiting": float(records.waiting[records.waiting >= 0].mean())
+        if (records.waiting >= 0).any()
+        else float("nan"),
+        "truncated": float(not done.all()),
         "makespan": float(records.finish.max() - records.arrival.min()) if done.all() else -1.0,
         "lower_bound_mean_jct": float(lb.mean()) if len(lb) else float("nan"),
         "lower_bound_ratio": float(jct.mean() / lb.mean()) if len(lb) else float("nan"),

@@ -136,3 +136,8 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 def config_to_dict(cfg: ExperimentConfig) -> dict:
     """Plain dict form (for YAML/JSON outputs)."""
     return to_dict(cfg)
+
+
+def config_from_dict(data: dict) -> ExperimentConfig:
+    """An experiment config from its plain dict form (as stored in checkpoints)."""
+    return from_dict(ExperimentConfig, data)

@@ -101,8 +101,8 @@ def test_multi_mode_starts_a_sequence_in_one_round():
     obs, _, *_, infos = env.step(act(env, cluster_0=[(1, 2, 1), (2, 2, 1)]))
     assert infos["cluster_0"]["started"] == 2
     assert obs["cluster_0"]["free"].tolist() == [0, 0, 0]
-    obs, r, *_, infos = env.step(act(env))  # ends slot 0
-    obs, r, *_, infos = env.step(act(env, cluster_1=[(1, 2, 3)]))
+    obs, _, *_, infos = env.step(act(env))  # ends slot 0
+    obs, _, *_, infos = env.step(act(env, cluster_1=[(1, 2, 3)]))
     while env.agents:
         obs, _r, *_, infos = env.step(act(env))
     rec = env.task_records()

@@ -1,6 +1,15 @@
 """Policies: the rule-based baselines and the learned TapFinger policy, behind one registry."""
 
-from tapfinger.policies import random_policy  # noqa: F401  (registers "random")
+from tapfinger.policies import (  # noqa: F401  (importing a module registers its policies)
+    drf,
+    fifo,
+    min_policy,
+    optimus,
+    random_policy,
+    sjf,
+    tetris,
+    tiresias,
+)
 from tapfinger.policies.base import Policy, make_policy, policy_names, register
 
 __all__ = ["Policy", "make_policy", "policy_names", "register"]

@@ -56,8 +56,9 @@ def make_policy(name: str, env: Any, **options: Any) -> Policy:
 
 
 def _load_builtin() -> None:
-    # Importing the package registers every built-in policy.
+    # Importing the modules registers every built-in policy (the learned one needs torch).
     import tapfinger.policies  # noqa: F401
+    import tapfinger.policies.learned  # noqa: F401
 
 
 def noop_action(env: Any) -> np.ndarray:

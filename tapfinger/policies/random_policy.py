@@ -1,51 +1,70 @@
-"""`random`: the paper's floor: a uniformly random valid pending task and a random feasible
-allocation (TapFinger, arXiv 2302.00571 §VI, "Random" baseline).
+"""`random`: the paper's floor: a random pending task with a random feasible allocation.
 
-Adaptation: agents are served in a seeded random order and a task already claimed by an earlier
-agent in the same round is excluded, so the floor does not waste rounds on conflicts.
+Source: TapFinger (Li et al., INFOCOM 2023; arXiv 2302.00571 §VI) "Random" baseline, whose
+official code (``random_select_random_allocate``) makes every agent pick a uniformly random task
+of its pending window and a uniformly random allocation its resources allow.
+
+Adaptation: agents are served in a seeded random order and a task claimed by an earlier agent in
+the same round is excluded for later ones (the official code drops the later agent's pick
+instead), so the floor wastes no rounds on conflicts. A task is drawn among those whose minimum
+demand fits, then CPU and GPU uniformly among the feasible amounts; with ``noop=True`` the no-op
+is one more choice, drawn as often as any task. In multi-task mode an agent draws up to
+``max_starts`` tasks in a row. Running tasks are never resized.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from tapfinger.policies.base import register
+from tapfinger.policies.common import CPU, GPU, BaselinePolicy, Plan, Snapshot, TaskView
+
+
+class RandomStarts(BaselinePolicy):
+    """Random task per agent; subclasses choose the allocation."""
+
+    def __init__(self, env: Any, seed: int = 0, noop: bool = False) -> None:
+        super().__init__(env, seed)
+        self.noop = bool(noop)
+
+    def allocation(self, plan: Plan, c: int, tv: TaskView) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def plan(self, snap: Snapshot, observations: dict[str, dict]) -> Plan:
+        plan = Plan(snap)
+        windows: list[list[TaskView]] = [[] for _ in range(snap.n)]
+        for tv in snap.pending.values():
+            for c in tv.where:
+                windows[c].append(tv)
+        for c in self.rng.permutation(snap.n).tolist():
+            if snap.agents[c] not in observations:
+                continue
+            for _ in range(self.dims.max_starts):
+                valid = [
+                    tv
+                    for tv in windows[c]
+                    if plan.fits(c, tv, int(tv.min_demand[CPU]), int(tv.min_demand[GPU]))
+                ]
+                if not valid:
+                    break
+                pick = int(self.rng.integers(len(valid) + (1 if self.noop else 0)))
+                if pick == len(valid):
+                    break
+                tv = valid[pick]
+                cpu, gpu = self.allocation(plan, c, tv)
+                plan.start(c, tv, cpu, gpu)
+        return plan
 
 
 @register("random")
-class RandomPolicy:
-    """Random valid task (or the no-op, with the same chance as any task) and random amounts."""
+class RandomPolicy(RandomStarts):
+    """Random valid task and uniformly random feasible CPU and GPU amounts."""
 
     name = "random"
 
-    def __init__(self, env: Any, seed: int = 0) -> None:
-        self.env = env
-        self.rng = np.random.default_rng(seed)
-
-    def reset(self, seed: int | None = None) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def act(
-        self, observations: dict[str, dict], infos: dict[str, dict] | None = None
-    ) -> dict[str, np.ndarray]:
-        claimed: set[int] = set()
-        actions = {}
-        agents = list(observations)
-        for i in self.rng.permutation(len(agents)):
-            agent = agents[i]
-            obs = observations[agent]
-            index = infos[agent]["task_index"] if infos is not None else None
-            valid = np.flatnonzero(obs["task_mask"])
-            if index is not None:
-                valid = np.array([v for v in valid if v == 0 or int(index[v]) not in claimed])
-            task = int(self.rng.choice(valid))
-            cpu = int(self.rng.choice(np.flatnonzero(obs["cpu_mask"][task])))
-            gpu = int(self.rng.choice(np.flatnonzero(obs["gpu_mask"][task])))
-            if index is not None and task > 0:
-                claimed.add(int(index[task]))
-            a = np.zeros(3 * self.env.dims.max_starts, dtype=np.int64)
-            a[:3] = (task, cpu, gpu)
-            actions[agent] = a
-        return actions
+    def allocation(self, plan: Plan, c: int, tv: TaskView) -> tuple[int, int]:
+        hi = plan.max_alloc(c, tv)
+        assert hi is not None
+        cpu = int(self.rng.integers(int(tv.min_demand[CPU]), hi[0] + 1))
+        gpu = int(self.rng.integers(int(tv.min_demand[GPU]), hi[1] + 1))
+        return cpu, gpu

@@ -1,0 +1,122 @@
+"""evaluate.py: compare policies on the same episodes; a thin CLI over tapfinger.evaluation.
+
+Example:
+    python evaluate.py --config configs/paper_synthetic.yaml --policies all --episodes 20 \\
+        --out results/paper_synthetic
+
+Writes ``results.json``, ``results.csv``, ``episodes.csv``, ``report.md`` and PNG plots into the
+output folder (see docs/evaluate.md), prints the table and the wall time. Bad input prints one
+line ``error: ...`` to stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import NoReturn
+
+from envs.errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line and exit code 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of evaluate.py."""
+    p = _Parser(
+        prog="evaluate.py",
+        description="Evaluate policies on the same episodes: table, report, plots.",
+    )
+    p.add_argument("--config", required=True, help="experiment YAML (or a preset name)")
+    p.add_argument(
+        "--policies",
+        help="comma-separated policy names, or 'all' (default: the config's eval.policies)",
+    )
+    p.add_argument("--episodes", type=int, help="episodes per policy (default: eval.episodes)")
+    p.add_argument("--seed", type=int, help="first seed; episode i uses seed + i (eval.seed)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--trace", help="trace file replayed in every episode instead of generating")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, e.g. --set scenario.num_tasks=48 (repeatable)",
+    )
+    p.add_argument("--checkpoint", help="checkpoint for learned policies (e.g. tapfinger)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace results already in the output folder"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 bad input)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or an argument error already printed as one line
+        return int(exc.code or 0)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from tqdm import tqdm
+
+    from tapfinger import evaluation as ev
+
+    start = time.perf_counter()
+    try:
+        request = ev.resolve_request(
+            args.config,
+            overrides=args.overrides,
+            policies=args.policies,
+            episodes=args.episodes,
+            seed=args.seed,
+            trace=args.trace,
+            checkpoint=args.checkpoint,
+            workers=args.workers,
+        )
+        out = ev.check_output_dir(args.out, args.overwrite)
+        try:  # fail now, not after the episodes, when the folder cannot be made
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create output folder {args.out}: {exc.strerror}") from None
+        total = len(request.policies) * len(request.seeds)
+        with tqdm(total=total, unit="episode", disable=None, file=sys.stderr) as bar:
+
+            def progress(result: ev.EpisodeResult) -> None:
+                bar.set_postfix_str(result.policy, refresh=False)
+                bar.update()
+
+            evaluation = ev.evaluate(request, on_episode=progress)
+        ev.write_outputs(out, evaluation)
+    except InputError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    print(ev.markdown_table(evaluation.results))
+    best = evaluation.results["best_baseline"]
+    print(f"\nbest baseline: {best if best else 'n/a'}")
+    print(f"wrote {out}/ ({', '.join(ev.OUTPUT_FILES)})")
+    print(
+        f"wall time: {time.perf_counter() - start:.1f} s "
+        f"({len(request.policies)} polic{'ies' if len(request.policies) > 1 else 'y'} x "
+        f"{len(request.seeds)} episodes, "
+        f"{request.workers} worker{'s' if request.workers > 1 else ''})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

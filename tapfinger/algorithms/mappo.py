@@ -1,0 +1,155 @@
+"""MAPPO: GAE with discounting per slot of simulated time, and the clipped PPO update.
+
+Every (env, agent) pair is one stream of transitions; the shared actor is trained on all of them
+at once (parameter sharing), the critic is centralised on the global state or local (IPPO).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from tapfinger.config import TrainConfig
+from tapfinger.graph import to_tensors
+
+
+def gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    dones: np.ndarray,
+    slots: np.ndarray,
+    last_value: np.ndarray,
+    gamma: float,
+    lam: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised advantage estimation over [T, B] streams, discounting per elapsed slot.
+
+    ``slots[t]`` is how many slots passed during step t (0 for rounds inside a slot), so rounds
+    of one slot are not penalised for being many (DESIGN §5.3.1). ``dones[t]`` ends the stream
+    after step t (the next value is not bootstrapped).
+
+    Returns:
+        advantages and returns, both [T, B].
+    """
+    t_len = len(rewards)
+    adv = np.zeros_like(rewards, dtype=np.float64)
+    last = np.zeros(rewards.shape[1])
+    for t in reversed(range(t_len)):
+        next_value = last_value if t == t_len - 1 else values[t + 1]
+        discount = np.power(gamma, slots[t]) * (1.0 - dones[t])
+        delta = rewards[t] + discount * next_value - values[t]
+        last = delta + discount * lam * last
+        adv[t] = last
+    return adv, adv + values
+
+
+class RunningNorm:
+    """Running mean and variance of value targets (value normalisation, DESIGN §5.3)."""
+
+    def __init__(self) -> None:
+        self.mean, self.var, self.count = 0.0, 1.0, 1e-4
+
+    def update(self, x: np.ndarray) -> None:
+        m, v, n = float(x.mean()), float(x.var()), x.size
+        delta = m - self.mean
+        total = self.count + n
+        self.mean += delta * n / total
+        self.var = (self.var * self.count + v * n + delta**2 * self.count * n / total) / total
+        self.count = total
+
+    @property
+    def std(self) -> float:
+        return float(np.sqrt(self.var) + 1e-8)
+
+    def state_dict(self) -> dict:
+        return {"mean": self.mean, "var": self.var, "count": self.count}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.mean, self.var, self.count = float(d["mean"]), float(d["var"]), float(d["count"])
+
+
+@dataclass
+class Rollout:
+    """One rollout: per step t, arrays over B = envs x agents streams."""
+
+    obs: list[dict[str, np.ndarray]] = field(default_factory=list)
+    state: list[np.ndarray] = field(default_factory=list)
+    actions: list[np.ndarray] = field(default_factory=list)
+    logp: list[np.ndarray] = field(default_factory=list)
+    keep: list[np.ndarray] = field(default_factory=list)
+    values: list[np.ndarray] = field(default_factory=list)
+    rewards: list[np.ndarray] = field(default_factory=list)
+    dones: list[np.ndarray] = field(default_factory=list)
+    slots: list[np.ndarray] = field(default_factory=list)
+
+    def flat(self) -> dict[str, np.ndarray]:
+        """Observations and actions of all steps, flattened to [T * B, ...]."""
+        keys = self.obs[0].keys()
+        out = {k: np.concatenate([o[k] for o in self.obs]) for k in keys}
+        out["state"] = np.concatenate(self.state)
+        out["actions"] = np.concatenate(self.actions)
+        out["logp"] = np.concatenate(self.logp)
+        out["keep"] = np.concatenate(self.keep)
+        return out
+
+
+def log_prob(decision, keep: torch.Tensor) -> torch.Tensor:
+    """Joint log-probability of a decision; losing starts' allocation terms are left out."""
+    return decision.logp_task.sum(-1) + (decision.logp_alloc * keep).sum(-1)
+
+
+def ppo_update(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, np.ndarray],
+    advantages: np.ndarray,
+    returns: np.ndarray,
+    norm: RunningNorm,
+    cfg: TrainConfig,
+    generator: np.random.Generator,
+    device: torch.device,
+) -> dict[str, float]:
+    """Clipped PPO epochs over one rollout; returns the mean losses and diagnostics."""
+    n = len(advantages)
+    norm.update(returns)
+    targets = (returns - norm.mean) / norm.std
+    stats: dict[str, list[float]] = {
+        k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
+    }
+    mb_size = max(1, n // cfg.minibatches)
+    obs_keys = [k for k in batch if k not in ("state", "actions", "logp", "keep")]
+    for _ in range(cfg.epochs):
+        order = generator.permutation(n)
+        for start in range(0, n, mb_size):
+            idx = order[start : start + mb_size]
+            obs = to_tensors({k: batch[k][idx] for k in obs_keys}, device)
+            state = torch.as_tensor(batch["state"][idx], device=device)
+            actions = torch.as_tensor(batch["actions"][idx], device=device)
+            old_logp = torch.as_tensor(batch["logp"][idx], device=device)
+            keep = torch.as_tensor(batch["keep"][idx], device=device).float()
+            adv = torch.as_tensor(advantages[idx], dtype=torch.float32, device=device)
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8) if len(idx) > 1 else adv
+            target = torch.as_tensor(targets[idx], dtype=torch.float32, device=device)
+            decision, local = net.decide(obs, actions=actions)
+            logp = log_prob(decision, keep)
+            ratio = torch.exp(logp - old_logp)
+            pg = -torch.min(ratio * adv, torch.clamp(ratio, 1 - cfg.clip, 1 + cfg.clip) * adv)
+            value = net.value(obs, state, local)
+            v_loss = 0.5 * ((value - target) ** 2).mean()
+            ent = decision.entropy.mean()
+            loss = pg.mean() + cfg.vf_coef * v_loss - cfg.ent_coef * ent
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            with torch.no_grad():
+                log_ratio = logp - old_logp
+                stats["approx_kl"].append(float(((ratio - 1) - log_ratio).mean()))
+                stats["clipfrac"].append(float(((ratio - 1).abs() > cfg.clip).float().mean()))
+            stats["policy_loss"].append(float(pg.mean().detach()))
+            stats["value_loss"].append(float(v_loss.detach()))
+            stats["entropy"].append(float(ent.detach()))
+    return {k: float(np.mean(v)) for k, v in stats.items()}

@@ -1,0 +1,271 @@
+"""TapFinger actor-critic: heterogeneous graph attention, a pointer head, masked allocation heads.
+
+DESIGN §5.2 and the paper (arXiv 2302.00571 §IV): a graph of clusters, pending tasks and running
+tasks is encoded by HGT or HAN attention layers; a pointer (attention) head picks one of the
+agent's pending tasks or the no-op; allocation heads then pick the CPU amount and, conditioned on
+it, the GPU amount, each masked by the env's task-conditional masks. In multi-task mode the
+pointer decodes a sequence of starts, with the masks updated along it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.distributions import Categorical
+from torch_geometric.nn import HANConv, HGTConv
+
+from envs.observation import Dims
+from tapfinger.config import ModelConfig
+from tapfinger.graph import METADATA, build_graph_batch
+
+#: Logit given to masked choices: finite, so probabilities are exactly 0 and entropies never NaN.
+MASKED = -1e9
+
+
+def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Logits with invalid choices pushed to a large negative value (never -inf)."""
+    return logits.masked_fill(~mask, MASKED)
+
+
+def mlp(sizes: list[int], out_gain: float = 1.0) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        lin = nn.Linear(sizes[i], sizes[i + 1])
+        nn.init.orthogonal_(lin.weight, gain=math.sqrt(2) if i < len(sizes) - 2 else out_gain)
+        nn.init.zeros_(lin.bias)
+        layers.append(lin)
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class Decision:
+    """Actions and their log-probabilities for a batch of B observations."""
+
+    actions: torch.Tensor
+    """long [B, 3 * max_starts]: (task, cpu, gpu) per start, zeros after the first no-op."""
+    logp_task: torch.Tensor
+    """float [B, max_starts]: log-probability of each pointer choice."""
+    logp_alloc: torch.Tensor
+    """float [B, max_starts]: log-probability of each (cpu, gpu) choice (0 for no-ops)."""
+    entropy: torch.Tensor
+    """float [B]: entropy of the pointer plus the allocation heads, summed over the starts."""
+    task_probs: torch.Tensor
+    """float [B, A]: pointer distribution of the first start (for the Bayes conflict rule)."""
+    active: torch.Tensor
+    """bool [B, max_starts]: the start was decoded (the sequence had not stopped before it)."""
+
+
+class Encoder(nn.Module):
+    """Node embeddings of clusters, pending and running tasks, by graph attention or an MLP."""
+
+    def __init__(self, dims: Dims, feat: dict[str, int], cfg: ModelConfig) -> None:
+        super().__init__()
+        h = cfg.hidden
+        self.backbone = cfg.backbone
+        self.inp = nn.ModuleDict({k: nn.Linear(v, h) for k, v in feat.items()})
+        if cfg.backbone == "mlp":
+            # Ablation without a graph network: each task sees its own features and its agent's
+            # cluster only, never the other clusters or tasks.
+            self.mix = nn.ModuleDict({k: mlp([2 * h, h, h]) for k in feat})
+            self.convs = nn.ModuleList()
+        else:
+            conv = HGTConv if cfg.backbone == "hgt" else HANConv
+            self.convs = nn.ModuleList(
+                [conv(h, h, METADATA, heads=cfg.heads) for _ in range(cfg.layers)]
+            )
+        self.norms = nn.ModuleList(
+            [nn.ModuleDict({k: nn.LayerNorm(h) for k in feat}) for _ in range(cfg.layers)]
+        )
+
+    def forward(self, graph) -> dict[str, torch.Tensor]:
+        data = graph.data
+        x = {k: torch.relu(self.inp[k](data[k].x)) for k in self.inp}
+        if self.backbone == "mlp":
+            me = x["cluster"][graph.me_index]
+            out = {
+                "cluster": x["cluster"],
+                "task": self.mix["task"](torch.cat([x["task"], me[graph.task_batch]], -1)),
+                "running": self.mix["running"](
+                    torch.cat([x["running"], me[graph.running_batch]], -1)
+                ),
+            }
+            return {k: self.norms[0][k](x[k] + torch.relu(out[k])) for k in x}
+        edges = {et: data[et].edge_index for et in data.edge_types}
+        for conv, norm in zip(self.convs, self.norms):
+            out = conv(x, edges)
+            x = {
+                k: norm[k](x[k] + torch.relu(out[k])) if out.get(k) is not None else x[k]
+                for k in x
+            }
+        return x
+
+
+class TapFingerNet(nn.Module):
+    """Actor (pointer + allocation heads) and critic for one scenario's shapes."""
+
+    def __init__(self, dims: Dims, feat: dict[str, int], state_size: int, cfg: ModelConfig):
+        super().__init__()
+        self.dims = dims
+        self.cfg = cfg
+        h = cfg.hidden
+        self.encoder = Encoder(dims, feat, cfg)
+        self.query = mlp([2 * h, h, h])
+        self.key = nn.Linear(h, h)
+        self.noop_key = mlp([2 * h, h, h])
+        self.cpu_head = mlp([2 * h, h, dims.cpu_levels], out_gain=0.01)
+        self.cpu_embed = nn.Embedding(dims.cpu_levels, h)
+        self.gpu_head = mlp([3 * h, h, dims.gpu_levels], out_gain=0.01)
+        self.step_embed = nn.Embedding(dims.max_starts, h)
+        if cfg.critic == "central":
+            self.critic = mlp([state_size + dims.clusters, 2 * h, h, 1], out_gain=1.0)
+        else:
+            self.critic = mlp([3 * h, 2 * h, h, 1], out_gain=1.0)
+
+    # ------------------------------------------------------------------ encoding
+    def encode(self, obs: dict[str, torch.Tensor]):
+        """Embeddings: the agent's query context [B, 2H] and the pointer keys [B, A, H]."""
+        graph = build_graph_batch(obs)
+        x = self.encoder(graph)
+        b = obs["pending"].shape[0]
+        h = self.cfg.hidden
+        me = x["cluster"][graph.me_index]
+        n = self.dims.clusters
+        pooled = x["cluster"].view(b, n, h).mean(dim=1)
+        context = torch.cat([me, pooled], dim=-1)
+        slots = [self._gather(x["task"], graph.task_slot_index)]
+        if self.dims.elastic:
+            slots.append(self._gather(x["running"], graph.running_slot_index))
+        tasks = torch.cat(slots, dim=1)
+        keys = torch.cat([self.noop_key(context).unsqueeze(1), tasks], dim=1)
+        local = torch.cat(
+            [me, self._masked_mean(tasks[:, : self.dims.window], obs["pending_mask"]), pooled],
+            dim=-1,
+        )
+        return context, keys, local
+
+    @staticmethod
+    def _gather(nodes: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        safe = index.clamp(min=0)
+        if nodes.shape[0] == 0:
+            return torch.zeros(*index.shape, nodes.shape[-1], dtype=nodes.dtype)
+        out = nodes[safe]
+        return out * (index >= 0).unsqueeze(-1).to(out.dtype)
+
+    @staticmethod
+    def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask.unsqueeze(-1).to(x.dtype)
+        return (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+    def value(self, obs: dict[str, torch.Tensor], state: torch.Tensor, local=None) -> torch.Tensor:
+        """State value per observation: central (global state + which agent) or local."""
+        if self.cfg.critic == "central":
+            return self.critic(torch.cat([state, obs["agent"].float()], dim=-1)).squeeze(-1)
+        if local is None:
+            local = self.encode(obs)[2]
+        return self.critic(local).squeeze(-1)
+
+    # ------------------------------------------------------------------ decoding
+    def decide(
+        self,
+        obs: dict[str, torch.Tensor],
+        actions: torch.Tensor | None = None,
+        greedy: bool = False,
+    ) -> tuple[Decision, torch.Tensor]:
+        """Sample (or score, when ``actions`` is given) the starts of a batch of observations.
+
+        Returns the decision and the local critic features.
+        """
+        context, keys, local = self.encode(obs)
+        d = self.dims
+        b = context.shape[0]
+        starts = d.max_starts
+        task_mask = obs["task_mask"].clone()
+        cpu_mask = obs["cpu_mask"].clone()
+        gpu_mask = obs["gpu_mask"].clone()
+        free = obs["free"].clone()
+        demand = obs["demand"]
+        levels_c = torch.arange(d.cpu_levels)
+        levels_g = torch.arange(d.gpu_levels)
+        out_actions = torch.zeros(b, 3 * starts, dtype=torch.long)
+        logp_task = torch.zeros(b, starts)
+        logp_alloc = torch.zeros(b, starts)
+        entropy = torch.zeros(b)
+        active = torch.zeros(b, starts, dtype=torch.bool)
+        alive = torch.ones(b, dtype=torch.bool)
+        first_probs = None
+        scale = 1.0 / math.sqrt(self.cfg.hidden)
+        k = self.key(keys)
+        rows = torch.arange(b)
+        for j in range(starts):
+            q = self.query(context) + self.step_embed.weight[j]
+            if self.cfg.pointer:
+                scores = 10.0 * torch.tanh((k @ q.unsqueeze(-1)).squeeze(-1) * scale)
+            else:
+                scores = torch.zeros(b, keys.shape[1])  # ablation: uniform over valid tasks
+            dist_t = Categorical(logits=masked_logits(scores, task_mask))
+            if first_probs is None:
+                first_probs = dist_t.probs
+            if actions is not None:
+                task = actions[:, 3 * j]
+            elif greedy:
+                task = dist_t.probs.argmax(-1)
+            else:
+                task = dist_t.sample()
+            task = torch.where(alive, task, torch.zeros_like(task))
+            lp_t = dist_t.log_prob(task)
+            ent_t = dist_t.entropy() if self.cfg.pointer else torch.zeros(b)
+            chosen = keys[rows, task]
+            ctx_task = torch.cat([chosen, context[:, : self.cfg.hidden]], dim=-1)
+            cm = cpu_mask[rows, task]
+            dist_c = Categorical(logits=masked_logits(self.cpu_head(ctx_task), cm))
+            if actions is not None:
+                cpu = actions[:, 3 * j + 1]
+            elif greedy:
+                cpu = dist_c.probs.argmax(-1)
+            else:
+                cpu = dist_c.sample()
+            gm = gpu_mask[rows, task]
+            ctx_gpu = torch.cat([ctx_task, self.cpu_embed(cpu)], dim=-1)
+            dist_g = Categorical(logits=masked_logits(self.gpu_head(ctx_gpu), gm))
+            if actions is not None:
+                gpu = actions[:, 3 * j + 2]
+            elif greedy:
+                gpu = dist_g.probs.argmax(-1)
+            else:
+                gpu = dist_g.sample()
+            starting = alive & (task > 0)
+            cpu = torch.where(starting, cpu, torch.zeros_like(cpu))
+            gpu = torch.where(starting, gpu, torch.zeros_like(gpu))
+            lp_a = dist_c.log_prob(cpu) + dist_g.log_prob(gpu)
+            ent_a = dist_c.entropy() + dist_g.entropy()
+            active[:, j] = alive
+            logp_task[:, j] = torch.where(alive, lp_t, torch.zeros_like(lp_t))
+            logp_alloc[:, j] = torch.where(starting, lp_a, torch.zeros_like(lp_a))
+            entropy = entropy + torch.where(alive, ent_t, torch.zeros_like(ent_t))
+            entropy = entropy + torch.where(starting, ent_a, torch.zeros_like(ent_a))
+            out_actions[:, 3 * j] = task
+            out_actions[:, 3 * j + 1] = cpu
+            out_actions[:, 3 * j + 2] = gpu
+            alive = starting
+            if j + 1 < starts:
+                # Masks along the sequence (envs.observation.after_start, in torch).
+                free = free.clone()
+                free[:, 0] -= torch.where(starting, cpu, torch.zeros_like(cpu))
+                free[:, 1] -= torch.where(starting, gpu, torch.zeros_like(gpu))
+                free[:, 2] -= torch.where(starting, demand[rows, task, 2], torch.zeros_like(cpu))
+                cpu_mask = cpu_mask & (levels_c[None, None, :] <= free[:, 0, None, None])
+                gpu_mask = gpu_mask & (levels_g[None, None, :] <= free[:, 1, None, None])
+                task_mask = task_mask & cpu_mask.any(-1) & gpu_mask.any(-1)
+                task_mask = task_mask & (demand[:, :, 2] <= free[:, 2:3])
+                task_mask[rows, task] = task_mask[rows, task] & ~starting
+                task_mask[:, 0] = True
+                cpu_mask[:, 0, 0] = True
+                gpu_mask[:, 0, 0] = True
+        assert first_probs is not None
+        decision = Decision(out_actions, logp_task, logp_alloc, entropy, first_probs, active)
+        return decision, local
