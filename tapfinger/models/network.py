@@ -30,6 +30,19 @@ def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return logits.masked_fill(~mask, MASKED)
 
 
+def greedy_task(probs: torch.Tensor) -> torch.Tensor:
+    """Greedy pointer choice: idle only if the no-op outweighs starting any task at all.
+
+    A plain argmax idles whenever the no-op beats each task alone, even when most of the mass
+    is on starting something (0.3 against five tasks of 0.14), and a greedy agent can then idle
+    forever. Deciding "start or not" by total mass first, then the likeliest task, is the mode
+    of that two-step choice.
+    """
+    best = probs[:, 1:].argmax(-1) + 1
+    start = probs[:, 1:].sum(-1) > probs[:, 0]
+    return torch.where(start, best, torch.zeros_like(best))
+
+
 def mlp(sizes: list[int], out_gain: float = 1.0) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
@@ -117,6 +130,9 @@ class TapFingerNet(nn.Module):
         self.query = mlp([2 * h, h, h])
         self.key = nn.Linear(h, h)
         self.noop_key = mlp([2 * h, h, h])
+        # Learned offset of the no-op's pointer score, starting below the tasks' so that an
+        # untrained agent starts work more often than it idles.
+        self.noop_bias = nn.Parameter(torch.tensor(-2.0))
         self.cpu_head = mlp([2 * h, h, dims.cpu_levels], out_gain=0.01)
         self.cpu_embed = nn.Embedding(dims.cpu_levels, h)
         self.gpu_head = mlp([3 * h, h, dims.gpu_levels], out_gain=0.01)
@@ -205,6 +221,7 @@ class TapFingerNet(nn.Module):
             q = self.query(context) + self.step_embed.weight[j]
             if self.cfg.pointer:
                 scores = 10.0 * torch.tanh((k @ q.unsqueeze(-1)).squeeze(-1) * scale)
+                scores = torch.cat([scores[:, :1] + self.noop_bias, scores[:, 1:]], dim=1)
             else:
                 scores = torch.zeros(b, keys.shape[1])  # ablation: uniform over valid tasks
             dist_t = Categorical(logits=masked_logits(scores, task_mask))
@@ -213,7 +230,7 @@ class TapFingerNet(nn.Module):
             if actions is not None:
                 task = actions[:, 3 * j]
             elif greedy:
-                task = dist_t.probs.argmax(-1)
+                task = greedy_task(dist_t.probs)
             else:
                 task = dist_t.sample()
             task = torch.where(alive, task, torch.zeros_like(task))

@@ -22,9 +22,10 @@ Adaptation:
 - Queue-aware objective: the greedy minimises, over the tasks of a cluster, the sum of
   ``estimated remaining slots x (1 + q x dominant share)``, where ``q`` is the number of tasks
   left waiting in the cluster's window plus ``reserve`` (expected newcomers): a task's own
-  remaining time plus the delay its share of the cluster imposes on the tasks behind it. With
-  ``q = 0`` this is Optimus's greedy; without the term one task takes a whole idle cluster and
-  every later task must wait for it (non-preemptive) or pay switch penalties to shrink it.
+  remaining time plus the delay its share of the cluster imposes on the tasks behind it.
+  ``queue_aware=False`` sets ``q = 0``: Optimus's own greedy, under which one task takes a
+  whole idle cluster and every later task must wait for it (non-preemptive) or pay switch
+  penalties to shrink it.
 - Elastic mode (``env.scenario.elastic``): every slot, from the current allocations, the greedy
   gives free units, or moves a unit from one task to another of the same cluster, whenever that
   lowers the objective by more than the switch penalty it costs (a resized running task loses
@@ -104,11 +105,13 @@ class OptimusPolicy(BaselinePolicy):
         env: Any,
         seed: int = 0,
         reserve: float = 1.0,
+        queue_aware: bool = True,
         prior_slots: float = 1.0,
         min_gain: float = 1e-3,
     ) -> None:
         super().__init__(env, seed)
         self.reserve = float(reserve)
+        self.queue_aware = bool(queue_aware)
         self.prior_slots = float(prior_slots)
         self.min_gain = float(min_gain)
         self.penalty = float(env.scenario.switch_penalty) if self.elastic else 0.0
@@ -202,7 +205,7 @@ class OptimusPolicy(BaselinePolicy):
             if not group.tasks:
                 continue
             group.arrays()
-            self._greedy(group, queue=waiting[c] + self.reserve, transfers=False)
+            self._greedy(group, queue=self._queue(waiting[c]), transfers=False)
             for i, tv in enumerate(group.views):
                 plan.start(c, tv, int(group.alloc[i, 0]), int(group.alloc[i, 1]))
         return plan
@@ -259,12 +262,16 @@ class OptimusPolicy(BaselinePolicy):
         for c, g in enumerate(groups):
             if not g.tasks:
                 continue
-            self._greedy(g, queue=waiting[c] + self.reserve, transfers=True)
+            self._greedy(g, queue=self._queue(waiting[c]), transfers=True)
             for i, t in enumerate(g.tasks):
                 a = (int(g.alloc[i, 0]), int(g.alloc[i, 1]))
                 if t in admitted or a != (int(g.orig[i, 0]), int(g.orig[i, 1])):
                     targets[t] = (c, *a)
         return targets
+
+    def _queue(self, waiting: float) -> float:
+        """The ``q`` of the objective on a cluster with ``waiting`` tasks left in its window."""
+        return waiting + self.reserve if self.queue_aware else 0.0
 
     def _append(self, g: Group, tv: TaskView) -> None:
         """Add a newly admitted task (at its minimum) to an already built group."""
