@@ -208,9 +208,9 @@ class EdgeClusterEnv(ParallelEnv):
                     if is_start:
                         sim.start(c, task, cpu, gpu)
                         started[c] += 1
-                    else:
-                        sim.resize(c, task, cpu, gpu)
-                    changes += 1
+                        changes += 1
+                    elif sim.resize(c, task, cpu, gpu):
+                        changes += 1
                 except Exception:
                     invalid[c] += 1
                     break

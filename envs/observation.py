@@ -124,6 +124,7 @@ class ObservationBuilder:
         self.n_task_feat = dims.types + len(TASK_FEATURES)
         self.n_run_feat = dims.types + len(RUNNING_FEATURES)
         self.mem_modelled = bool((capacity[:, 2] > 0).any())
+        self.eye = np.eye(dims.clusters, dtype=np.int8)
 
     # ------------------------------------------------------------------ spaces
     def observation_space(self) -> spaces.Dict:
@@ -284,11 +285,8 @@ class ObservationBuilder:
         tsafe = np.maximum(types, 0)
         f[..., 3] = np.where(
             fits,
-            self.speed.base[
-                tsafe,
-                np.clip(hi_c, 0, d.cpu_levels - 1),
-                np.clip(hi_g, 0, d.gpu_levels - 1),
-            ]
+            # 0 <= hi <= levels - 1: free never exceeds capacity, caps never exceed the grid.
+            self.speed.base[tsafe, hi_c, hi_g]
             / self.type_rate_max[tsafe],
             0.0,
         )
@@ -331,7 +329,7 @@ class ObservationBuilder:
         index[:, 1 : w + 1] = np.where(pm, win, -1)
         if d.elastic:
             index[:, 1 + w :] = run
-        agent = np.eye(n, dtype=np.int8)
+        agent = self.eye.copy()
         free_copy = free.copy()
         pm8 = pm.astype(np.int8)
         rm8 = rm.astype(np.int8)
@@ -352,6 +350,7 @@ class ObservationBuilder:
         progress = np.where(valid, sim.progress[isafe] / tr.work[isafe], 0.0)
         remaining = np.where(valid, tr.work[isafe] - sim.progress[isafe], 0.0)
         run_slots = sim.run_slots[rsafe]
+        run_ints = self.ints[np.where(rm, run, pad)]
         capacity = cap.copy()
         obs_list, facts_list = [], []
         for c in range(n):
@@ -386,6 +385,8 @@ class ObservationBuilder:
                     "running_index": run[c][live],
                     "running_type": rtypes[c][live],
                     "running_alloc": alloc[c, :, :2][live],
+                    "running_min_demand": run_ints[c][live][:, 3:6],
+                    "running_cap": run_ints[c][live][:, 6:8],
                     "running_progress": frac[c][live],
                     "running_run_slots": run_slots[c][live],
                     "free": free_copy[c],

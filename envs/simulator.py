@@ -184,14 +184,17 @@ class Simulator:
         self.running[c].append(task)
         self._windows = None
 
-    def resize(self, c: int, task: int, cpu: int, gpu: int) -> None:
-        """Elastic mode: change a running task's allocation, or pause it with (0, 0)."""
+    def resize(self, c: int, task: int, cpu: int, gpu: int) -> bool:
+        """Elastic mode: change a running task's allocation, or pause it with ``cpu == 0``.
+
+        Returns whether anything changed (a resize to the current allocation is no change).
+        """
         if not self.elastic:
             raise InfeasibleStart("resize needs elastic mode")
         if self.status[task] != Status.RUNNING or self.cluster[task] != c:
             raise InfeasibleStart(f"task {task} is not running on cluster {c}")
         old = self.alloc[task]
-        if cpu == 0 and gpu == 0:
+        if cpu == 0:
             self.free[c] += old
             self.alloc[task] = 0
             self.cluster[task] = -1
@@ -199,7 +202,7 @@ class Simulator:
             self.running[c].remove(task)
             bisect.insort(self.waiting, task)
             self._windows = None
-            return
+            return True
         mn = self.trace.min_demand[task]
         cap = self.trace.cap[task]
         if not (
@@ -208,13 +211,14 @@ class Simulator:
         ):
             raise InfeasibleStart(f"resize of task {task} to ({cpu}, {gpu}) does not fit")
         if cpu == old[0] and gpu == old[1]:
-            return
+            return False
         self.free[c, 0] += old[0] - cpu
         self.free[c, 1] += old[1] - gpu
         self.alloc[task, 0] = cpu
         self.alloc[task, 1] = gpu
         self.switched[task] = True
         self.switches[task] += 1
+        return True
 
     def end_slot(self) -> SlotOutcome:
         """End the current slot, then skip every slot in which nothing can be decided."""

@@ -84,15 +84,18 @@ class Encoder(nn.Module):
         if cfg.backbone == "mlp":
             # Ablation without a graph network: each task sees its own features and its agent's
             # cluster only, never the other clusters or tasks.
-            self.mix = nn.ModuleDict({k: mlp([2 * h, h, h]) for k in feat})
+            # Clusters keep their input embedding and only one norm layer is applied, so no
+            # cluster mixer and no norms beyond the first (they would never get a gradient).
+            self.mix = nn.ModuleDict({k: mlp([2 * h, h, h]) for k in ("task", "running")})
             self.convs = nn.ModuleList()
         else:
             conv = HGTConv if cfg.backbone == "hgt" else HANConv
             self.convs = nn.ModuleList(
                 [conv(h, h, METADATA, heads=cfg.heads) for _ in range(cfg.layers)]
             )
+        depth = 1 if cfg.backbone == "mlp" else cfg.layers
         self.norms = nn.ModuleList(
-            [nn.ModuleDict({k: nn.LayerNorm(h) for k in feat}) for _ in range(cfg.layers)]
+            [nn.ModuleDict({k: nn.LayerNorm(h) for k in feat}) for _ in range(depth)]
         )
 
     def forward(self, graph) -> dict[str, torch.Tensor]:
@@ -127,9 +130,13 @@ class TapFingerNet(nn.Module):
         self.cfg = cfg
         h = cfg.hidden
         self.encoder = Encoder(dims, feat, cfg)
-        self.query = mlp([2 * h, h, h])
+        # Small output layers: the pointer starts near uniform over the valid choices (a peaked
+        # random pointer would pick the same task, or idle, from the first step on).
+        self.query = mlp([2 * h, h, h], out_gain=0.1)
         self.key = nn.Linear(h, h)
-        self.noop_key = mlp([2 * h, h, h])
+        nn.init.orthogonal_(self.key.weight, gain=0.1)
+        nn.init.zeros_(self.key.bias)
+        self.noop_key = mlp([2 * h, h, h], out_gain=0.1)
         # Learned offset of the no-op's pointer score, starting below the tasks' so that an
         # untrained agent starts work more often than it idles.
         self.noop_bias = nn.Parameter(torch.tensor(-2.0))
@@ -168,7 +175,9 @@ class TapFingerNet(nn.Module):
     def _gather(nodes: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         safe = index.clamp(min=0)
         if nodes.shape[0] == 0:
-            return torch.zeros(*index.shape, nodes.shape[-1], dtype=nodes.dtype)
+            return torch.zeros(
+                *index.shape, nodes.shape[-1], dtype=nodes.dtype, device=nodes.device
+            )
         out = nodes[safe]
         return out * (index >= 0).unsqueeze(-1).to(out.dtype)
 
@@ -205,25 +214,26 @@ class TapFingerNet(nn.Module):
         gpu_mask = obs["gpu_mask"].clone()
         free = obs["free"].clone()
         demand = obs["demand"]
-        levels_c = torch.arange(d.cpu_levels)
-        levels_g = torch.arange(d.gpu_levels)
-        out_actions = torch.zeros(b, 3 * starts, dtype=torch.long)
-        logp_task = torch.zeros(b, starts)
-        logp_alloc = torch.zeros(b, starts)
-        entropy = torch.zeros(b)
-        active = torch.zeros(b, starts, dtype=torch.bool)
-        alive = torch.ones(b, dtype=torch.bool)
+        dev = context.device
+        levels_c = torch.arange(d.cpu_levels, device=dev)
+        levels_g = torch.arange(d.gpu_levels, device=dev)
+        out_actions = torch.zeros(b, 3 * starts, dtype=torch.long, device=dev)
+        logp_task = torch.zeros(b, starts, device=dev)
+        logp_alloc = torch.zeros(b, starts, device=dev)
+        entropy = torch.zeros(b, device=dev)
+        active = torch.zeros(b, starts, dtype=torch.bool, device=dev)
+        alive = torch.ones(b, dtype=torch.bool, device=dev)
         first_probs = None
         scale = 1.0 / math.sqrt(self.cfg.hidden)
         k = self.key(keys)
-        rows = torch.arange(b)
+        rows = torch.arange(b, device=dev)
         for j in range(starts):
             q = self.query(context) + self.step_embed.weight[j]
             if self.cfg.pointer:
                 scores = 10.0 * torch.tanh((k @ q.unsqueeze(-1)).squeeze(-1) * scale)
                 scores = torch.cat([scores[:, :1] + self.noop_bias, scores[:, 1:]], dim=1)
-            else:
-                scores = torch.zeros(b, keys.shape[1])  # ablation: uniform over valid tasks
+            else:  # ablation: uniform over valid tasks
+                scores = torch.zeros(b, keys.shape[1], device=dev)
             dist_t = Categorical(logits=masked_logits(scores, task_mask))
             if first_probs is None:
                 first_probs = dist_t.probs
@@ -235,7 +245,7 @@ class TapFingerNet(nn.Module):
                 task = dist_t.sample()
             task = torch.where(alive, task, torch.zeros_like(task))
             lp_t = dist_t.log_prob(task)
-            ent_t = dist_t.entropy() if self.cfg.pointer else torch.zeros(b)
+            ent_t = dist_t.entropy() if self.cfg.pointer else torch.zeros(b, device=dev)
             chosen = keys[rows, task]
             ctx_task = torch.cat([chosen, context[:, : self.cfg.hidden]], dim=-1)
             cm = cpu_mask[rows, task]
