@@ -286,8 +286,7 @@ class ObservationBuilder:
         f[..., 3] = np.where(
             fits,
             # 0 <= hi <= levels - 1: free never exceeds capacity, caps never exceed the grid.
-            self.speed.base[tsafe, hi_c, hi_g]
-            / self.type_rate_max[tsafe],
+            self.speed.base[tsafe, hi_c, hi_g] / self.type_rate_max[tsafe],
             0.0,
         )
         pending_visible = self.visible[win].astype(np.int8)

@@ -24,7 +24,7 @@ import yaml
 from envs import edge_cluster_v0
 from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.errors import ConfigError
-from tapfinger.algorithms.mappo import RunningNorm, Rollout, gae, log_prob, ppo_update
+from tapfinger.algorithms.mappo import Rollout, RunningNorm, gae, log_prob, ppo_update
 from tapfinger.config import ExperimentConfig, config_to_dict, load_config
 from tapfinger.conflicts import resolve_conflicts
 from tapfinger.graph import node_feature_dims, stack_observations, to_tensors
@@ -458,7 +458,7 @@ def load_checkpoint(path: str | Path) -> dict:
         raise ConfigError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a foreign file
+    except Exception as exc:
         raise ConfigError(f"{path}: not a TapFinger checkpoint ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path}: not a TapFinger checkpoint (format {CHECKPOINT_FORMAT})")

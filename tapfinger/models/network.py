@@ -115,8 +115,7 @@ class Encoder(nn.Module):
         for conv, norm in zip(self.convs, self.norms):
             out = conv(x, edges)
             x = {
-                k: norm[k](x[k] + torch.relu(out[k])) if out.get(k) is not None else x[k]
-                for k in x
+                k: norm[k](x[k] + torch.relu(out[k])) if out.get(k) is not None else x[k] for k in x
             }
         return x
 

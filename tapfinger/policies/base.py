@@ -57,7 +57,7 @@ def make_policy(name: str, env: Any, **options: Any) -> Policy:
 
 def _load_builtin() -> None:
     # Importing the modules registers every built-in policy (the learned one needs torch).
-    import tapfinger.policies  # noqa: F401
+    import tapfinger.policies
     import tapfinger.policies.learned  # noqa: F401
 
 

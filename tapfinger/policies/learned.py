@@ -1,4 +1,4 @@
-"""`tapfinger`: the learned policy (graph attention actor + Bayes conflict rule) as a registry entry.
+"""`tapfinger`: the learned policy (graph attention actor + Bayes conflict rule) in the registry.
 
 Loads a checkpoint written by ``train.py`` (``torch.load(weights_only=True)``), refuses one whose
 shapes do not match the env's scenario, and acts greedily unless ``sample=True``.
