@@ -7,6 +7,7 @@ types are errors that name the key.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,13 @@ class ModelConfig:
     """Centralised critic on the global state (MAPPO) or local critic (IPPO)."""
     shared_actor: bool = True
     """One actor shared by all agents (true) or one per agent."""
+
+    def validate(self, prefix: str = "model") -> None:
+        for key in ("hidden", "layers", "heads"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{prefix}.{key}: must be >= 1")
+        if self.hidden % self.heads:
+            raise ConfigError(f"{prefix}.hidden: must be a multiple of model.heads")
 
 
 @dataclass
@@ -86,6 +94,32 @@ class TrainConfig:
     """Baselines evaluated beside the policy at every evaluation."""
     checkpoint_every: int = 0
     """Keep a numbered checkpoint every this many steps; 0 keeps only latest and best."""
+
+    def validate(self, prefix: str = "train") -> None:
+        positive = (
+            "total_steps",
+            "num_envs",
+            "rollout_steps",
+            "epochs",
+            "minibatches",
+            "eval_every",
+            "eval_episodes",
+            "lr",
+            "clip",
+            "max_grad_norm",
+            "reward_scale",
+        )
+        for key in positive:
+            v = getattr(self, key)
+            if not (v > 0 and math.isfinite(v)):
+                raise ConfigError(f"{prefix}.{key}: must be a positive number, got {v!r}")
+        for key in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"{prefix}.{key}: must be in [0, 1]")
+        for key in ("ent_coef", "vf_coef", "bc_steps", "checkpoint_every", "eval_seed"):
+            v = getattr(self, key)
+            if not (v >= 0 and math.isfinite(v)):
+                raise ConfigError(f"{prefix}.{key}: must be >= 0, got {v!r}")
 
 
 @dataclass

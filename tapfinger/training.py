@@ -28,7 +28,7 @@ from tapfinger.algorithms.mappo import Rollout, RunningNorm, gae, log_prob, ppo_
 from tapfinger.config import ExperimentConfig, config_to_dict, load_config
 from tapfinger.conflicts import resolve_conflicts
 from tapfinger.graph import node_feature_dims, stack_observations, to_tensors
-from tapfinger.models.network import TapFingerNet
+from tapfinger.models.network import PerAgentNet, TapFingerNet
 from tapfinger.policies.base import make_policy
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,11 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_network(env: EdgeClusterEnv, cfg: ExperimentConfig) -> TapFingerNet:
-    """The network for ``env``'s shapes."""
+def build_network(env: EdgeClusterEnv, cfg: ExperimentConfig) -> TapFingerNet | PerAgentNet:
+    """The network for ``env``'s shapes: shared by all agents, or one per agent."""
     feat = node_feature_dims(env.observation_space(env.possible_agents[0]))
-    return TapFingerNet(env.dims, feat, env.state_space.shape[0], cfg.model)
+    cls = TapFingerNet if cfg.model.shared_actor else PerAgentNet
+    return cls(env.dims, feat, env.state_space.shape[0], cfg.model)
 
 
 def shape_signature(env: EdgeClusterEnv) -> dict[str, Any]:
@@ -146,6 +147,7 @@ class Trainer:
         self.global_step = 0
         self.iteration = 0
         self.episodes = 0
+        self.bc_env_steps = 0
         self.next_seed = TRAIN_SEED_BASE + tc.seed * 100_000
         self.best_jct = float("inf")
         self.best_step = -1
@@ -157,7 +159,11 @@ class Trainer:
             self._load(self.ckpt_dir / "latest.pt")
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(run_dir), purge_step=self.global_step or None)
+        # Purge only what a crash logged after the checkpoint: the checkpointed step's own
+        # scalars (logged just before it was saved) stay.
+        self.writer = SummaryWriter(
+            str(run_dir), purge_step=self.global_step + 1 if self.global_step else None
+        )
         if not resume:
             self.writer.add_text("hyperparameters", hparam_table(cfg))
         self.eval_env = edge_cluster_v0.EdgeClusterEnv(cfg.scenario)
@@ -175,6 +181,7 @@ class Trainer:
                 "global_step": self.global_step,
                 "iteration": self.iteration,
                 "episodes": self.episodes,
+                "bc_env_steps": self.bc_env_steps,
                 "next_seed": self.next_seed,
                 "best_step": self.best_step,
                 "wall_s": self.wall_offset + (time.perf_counter() - self._t0),
@@ -197,6 +204,7 @@ class Trainer:
         c = ckpt["counters"]
         self.global_step, self.iteration = int(c["global_step"]), int(c["iteration"])
         self.episodes, self.next_seed = int(c["episodes"]), int(c["next_seed"])
+        self.bc_env_steps = int(c["bc_env_steps"])
         self.best_step, self.wall_offset = int(c["best_step"]), float(c["wall_s"])
         self.best_jct = float(ckpt["best_jct"])
         self.norm.load_state_dict(ckpt["value_norm"])
@@ -280,6 +288,8 @@ class Trainer:
 
         tc = self.cfg.train
         self._t0 = time.perf_counter()
+        if self.global_step == 0 and tc.bc_steps > 0:
+            self.behaviour_cloning(tc.bc_steps)
         state = [self._reset_env(env) for env in self.envs]
         bar = tqdm(
             total=tc.total_steps,
@@ -288,8 +298,6 @@ class Trainer:
             disable=not self.show_progress,
             dynamic_ncols=True,
         )
-        if self.global_step == 0 and tc.bc_steps > 0:
-            self.behaviour_cloning(tc.bc_steps)
         next_eval = (self.global_step // tc.eval_every + 1) * tc.eval_every
         next_keep = (
             (self.global_step // tc.checkpoint_every + 1) * tc.checkpoint_every
@@ -348,6 +356,7 @@ class Trainer:
             "seed": tc.seed,
             "global_step": self.global_step,
             "episodes": self.episodes,
+            "bc_env_steps": self.bc_env_steps,
             "wall_s": self.wall_offset + (time.perf_counter() - self._t0),
             "last_sps": sps,
             "best_eval_mean_jct": self.best_jct,
@@ -383,34 +392,61 @@ class Trainer:
 
     # ------------------------------------------------------------------ warm start
     def behaviour_cloning(self, updates: int) -> None:
-        """Warm start: imitate ``train.bc_policy``'s actions on the training envs (§5.3.1)."""
+        """Warm start (DESIGN §5.3.1): imitate ``train.bc_policy`` on the training envs.
+
+        DAgger-style: the teacher labels every visited state; it also drives the envs at first,
+        then hands over to the student (sampling) so that the student learns to recover from
+        its own mistakes. The teacher may be an oracle baseline (it reads privileged ``infos``
+        during training only); the student only ever sees observations.
+        """
         tc = self.cfg.train
-        teacher = make_policy(tc.bc_policy, self.envs[0])
-        state = [self._reset_env(env) for env in self.envs]
-        teacher.reset(self.next_seed)
+        n = len(self.agents)
+        teachers = [make_policy(tc.bc_policy, env) for env in self.envs]
+        state = []
+        for env, teacher in zip(self.envs, teachers):
+            seed = self.next_seed
+            state.append(self._reset_env(env))
+            teacher.reset(seed)
+        rounds = max(1, tc.rollout_steps // 4)
         for update in range(updates):
-            obs_batch, act_batch_list = [], []
-            for _ in range(tc.rollout_steps // 4 or 1):
-                for e, env in enumerate(self.envs):
+            beta = max(0.0, 1.0 - update / max(1, updates // 2))
+            obs_batch, labels = [], []
+            for _ in range(rounds):
+                student = None
+                if self.rng.random() >= beta:
+                    obs_list = [obs[a] for obs, _ in state for a in self.agents]
+                    facts = [info[a] for _, info in state for a in self.agents]
+                    student = act_batch(
+                        self.net, obs_list, facts, n, False, self.cfg.model.bayes, self.device
+                    )["env_actions"]
+                for e, (env, teacher) in enumerate(zip(self.envs, teachers)):
                     obs, infos = state[e]
-                    acts = teacher.act(obs, infos)
+                    taught = teacher.act(obs, infos)
                     for a in self.agents:
                         obs_batch.append(obs[a])
-                        act_batch_list.append(acts[a])
+                        labels.append(taught[a])
+                    acts = (
+                        taught
+                        if student is None
+                        else {a: student[e * n + i] for i, a in enumerate(self.agents)}
+                    )
                     obs, _, _, _, infos = env.step(acts)
+                    self.bc_env_steps += 1
                     if not env.agents:
+                        seed = self.next_seed
                         obs, infos = self._reset_env(env)
+                        teacher.reset(seed)
                     state[e] = (obs, infos)
             t = to_tensors(model_inputs(obs_batch), self.device)
-            actions = torch.as_tensor(np.stack(act_batch_list), device=self.device)
+            actions = torch.as_tensor(np.stack(labels), device=self.device)
             decision, _ = self.net.decide(t, actions=actions)
-            keep = torch.ones_like(decision.logp_alloc)
-            loss = -log_prob(decision, keep).mean()
+            loss = -log_prob(decision, torch.ones_like(decision.logp_alloc)).mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), tc.max_grad_norm)
             self.optimizer.step()
-            self.writer.add_scalar("losses/bc_loss", float(loss), update)
+            self.writer.add_scalar("losses/bc_loss", float(loss.detach()), update)
+            self.writer.add_scalar("losses/bc_teacher_share", beta, update)
 
 
 def net_value(net: TapFingerNet, t: dict, states: np.ndarray, device: torch.device) -> np.ndarray:

@@ -43,7 +43,13 @@ class TapFingerPolicy:
             check_shapes(ckpt, env, checkpoint)
             cfg: ExperimentConfig = config_from_dict(ckpt["config"])
             network = build_network(env, cfg)
-            network.load_state_dict(ckpt["model"])
+            try:
+                network.load_state_dict(ckpt["model"])
+            except RuntimeError as exc:  # written by another version of the network
+                detail = " ".join(line.strip() for line in str(exc).strip().splitlines()[1:])
+                raise ConfigError(
+                    f"{checkpoint}: the checkpoint's weights do not fit this network ({detail})"
+                ) from None
             network.to(self.device)
         self.net = network
         self.bayes = self.net.cfg.bayes

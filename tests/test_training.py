@@ -1,0 +1,261 @@
+"""End-to-end tests of train.py and evaluate.py with a checkpoint, on configs/smoke.yaml.
+
+Two training iterations into a temporary run folder, resume, determinism on the CPU, evaluation
+of the checkpoint against a baseline, and bad input: unknown config keys, checkpoints of another
+scenario or of another network, files that are no checkpoint, and run folders that already hold
+a run. Every bad input is one ``error: ...`` line and exit code 2, and nothing on disk changes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import evaluate
+import train
+from tapfinger.config import config_to_dict, load_config
+from tapfinger.training import load_checkpoint
+
+torch.set_num_threads(1)  # tiny graphs: one thread is far faster than two
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = str(ROOT / "configs" / "smoke.yaml")
+STEPS_PER_ITERATION = 64  # smoke: num_envs 2 x rollout_steps 32
+
+
+def run_train(*args: str) -> int:
+    """train.py in this process, quiet and on the CPU."""
+    return train.main([*args, "--no-progress", "--device", "cpu"])
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two iterations of train.py on the smoke config (read-only for the tests below)."""
+    run_dir = tmp_path_factory.mktemp("train") / "smoke"
+    assert run_train("--config", SMOKE, "--run-dir", str(run_dir)) == 0
+    return run_dir
+
+
+def test_run_folder_holds_config_events_checkpoints_summary(smoke_run: Path) -> None:
+    saved = yaml.safe_load((smoke_run / "config.yaml").read_text())
+    assert saved == config_to_dict(load_config(SMOKE))
+    assert load_config(smoke_run / "config.yaml") == load_config(SMOKE)
+
+    latest = load_checkpoint(smoke_run / "checkpoints" / "latest.pt")
+    best = load_checkpoint(smoke_run / "checkpoints" / "best.pt")
+    assert latest["counters"]["global_step"] == 2 * STEPS_PER_ITERATION
+    assert latest["counters"]["iteration"] == 2
+    assert best["counters"]["global_step"] == 2 * STEPS_PER_ITERATION  # the only evaluation
+    assert latest["config"] == saved
+
+    summary = json.loads((smoke_run / "summary.json").read_text())
+    assert summary["scenario"] == "smoke"
+    assert summary["global_step"] == 2 * STEPS_PER_ITERATION
+    assert summary["best_step"] == 2 * STEPS_PER_ITERATION
+    assert set(summary["last_eval_mean_jct"]) == {"tapfinger", "random"}
+    assert summary["best_eval_mean_jct"] == summary["last_eval_mean_jct"]["tapfinger"]
+
+    assert len(list(smoke_run.glob("events.out.tfevents.*"))) == 1
+    sps = scalars(smoke_run, "charts/SPS")
+    assert [s for s, _ in sps] == [STEPS_PER_ITERATION, 2 * STEPS_PER_ITERATION]
+    assert all(v > 0 for _, v in sps)
+    for tag in (
+        "losses/policy_loss",
+        "losses/value_loss",
+        "losses/entropy",
+        "losses/approx_kl",
+        "losses/clipfrac",
+        "losses/explained_variance",
+        "eval/tapfinger/avg_jct",
+        "eval/random/avg_jct",
+        "sched/avg_jct",
+    ):
+        assert all(np.isfinite(v) for _, v in scalars(smoke_run, tag)), tag
+
+
+def test_resume_continues_the_counters(smoke_run: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "resumed"
+    shutil.copytree(smoke_run, run_dir)
+    before = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
+    more = 4 * STEPS_PER_ITERATION
+    assert run_train("--resume", str(run_dir), "--set", f"train.total_steps={more}") == 0
+    after = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
+    c0, c1 = before["counters"], after["counters"]
+    assert c1["global_step"] == more
+    assert c1["iteration"] == 4
+    assert c1["episodes"] >= c0["episodes"]
+    assert c1["next_seed"] > c0["next_seed"]  # fresh training episodes, never replayed ones
+    # The optimizer was restored, not restarted: Adam's step count keeps growing.
+    steps_before = {float(s["step"]) for s in before["optimizer"]["state"].values()}
+    steps_after = {float(s["step"]) for s in after["optimizer"]["state"].values()}
+    assert len(steps_before) == 1 and steps_after == {2 * steps_before.pop()}
+    assert any(not torch.equal(before["model"][k], after["model"][k]) for k in before["model"])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["global_step"] == more
+    steps = [s for s, _ in scalars(run_dir, "charts/SPS")]
+    assert steps == [STEPS_PER_ITERATION * i for i in (1, 2, 3, 4)]
+
+
+def test_same_seed_gives_the_same_weights(smoke_run: Path, tmp_path: Path) -> None:
+    assert run_train("--config", SMOKE, "--run-dir", str(tmp_path / "again")) == 0
+    first = load_checkpoint(smoke_run / "checkpoints" / "latest.pt")["model"]
+    again = load_checkpoint(tmp_path / "again" / "checkpoints" / "latest.pt")["model"]
+    assert first.keys() == again.keys()
+    for key in first:
+        assert torch.equal(first[key], again[key]), key
+    other = tmp_path / "other"
+    assert run_train("--config", SMOKE, "--set", "train.seed=2", "--run-dir", str(other)) == 0
+    changed = load_checkpoint(other / "checkpoints" / "latest.pt")["model"]
+    assert any(not torch.equal(first[k], changed[k]) for k in first)
+
+
+def test_evaluate_the_checkpoint(
+    smoke_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "eval"
+    code = evaluate.main(
+        [
+            "--config",
+            SMOKE,
+            "--policies",
+            "tapfinger,random",
+            "--checkpoint",
+            str(smoke_run / "checkpoints" / "latest.pt"),
+            "--episodes",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["policies"]) == {"tapfinger", "random"}
+    for name in ("tapfinger", "random"):
+        per = results["policies"][name]["per_episode"]
+        assert per["seed"] == [0, 1]
+        assert per["tasks_finished"] == [12.0, 12.0], name
+    assert "tapfinger" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------- bad input
+def test_unknown_config_key(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run_dir = tmp_path / "bad"
+    assert run_train("--config", SMOKE, "--set", "train.lrr=1", "--run-dir", str(run_dir)) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "'train.lrr'" in line
+    assert not run_dir.exists()
+
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text(Path(SMOKE).read_text().replace("backbone: hgt", "backbone: gcn"))
+    assert run_train("--config", str(bad_yaml), "--run-dir", str(run_dir)) == 2
+    assert "model.backbone" in one_error_line(capsys.readouterr().err)
+    assert not run_dir.exists()
+
+
+def test_cli_process_exit_code(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--config", SMOKE, "--set", "train.lrr=1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "'train.lrr'" in one_error_line(proc.stderr)
+    assert "Traceback" not in proc.stderr
+
+
+def eval_checkpoint(tmp_path: Path, config: str, checkpoint: Path) -> int:
+    return evaluate.main(
+        [
+            "--config",
+            config,
+            "--policies",
+            "tapfinger",
+            "--checkpoint",
+            str(checkpoint),
+            "--episodes",
+            "1",
+            "--out",
+            str(tmp_path / "eval"),
+        ]
+    )
+
+
+def test_checkpoint_of_another_scenario(
+    smoke_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    latest = smoke_run / "checkpoints" / "latest.pt"
+    assert eval_checkpoint(tmp_path, "paper_synthetic", latest) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "does not match scenario 'paper_synthetic'" in line
+    assert not (tmp_path / "eval" / "results.json").exists()
+
+    # Resuming a run with a scenario its checkpoint was not trained on is refused too.
+    run_dir = tmp_path / "resumed"
+    shutil.copytree(smoke_run, run_dir)
+    assert run_train("--resume", str(run_dir), "--set", "scenario.window=5") == 2
+    assert "does not match scenario" in one_error_line(capsys.readouterr().err)
+
+
+def test_checkpoint_of_another_network(
+    smoke_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    ckpt = load_checkpoint(smoke_run / "checkpoints" / "latest.pt")
+    ckpt["model"]["key.weight"] = torch.zeros(3, 3)
+    path = tmp_path / "other_net.pt"
+    torch.save(ckpt, path)
+    assert eval_checkpoint(tmp_path, SMOKE, path) == 2
+    assert "key.weight" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("content", ["text", "foreign"])
+def test_file_that_is_no_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture, content: str
+) -> None:
+    path = tmp_path / "model.pt"
+    if content == "text":
+        path.write_text("these are not the weights you are looking for\n")
+    else:  # a valid torch file, but not one of ours
+        torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
+    assert eval_checkpoint(tmp_path, SMOKE, path) == 2
+    assert "not a TapFinger checkpoint" in one_error_line(capsys.readouterr().err)
+
+
+def test_existing_run_folder_is_not_overwritten(
+    smoke_run: Path, capsys: pytest.CaptureFixture
+) -> None:
+    files = sorted(p for p in smoke_run.rglob("*") if p.is_file())
+    before = {p: p.read_bytes() for p in files}
+    assert run_train("--config", SMOKE, "--run-dir", str(smoke_run)) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "already holds a run" in line and "--resume" in line
+    assert sorted(p for p in smoke_run.rglob("*") if p.is_file()) == files
+    assert all(p.read_bytes() == data for p, data in before.items())
+
+
+def test_resume_of_a_folder_without_a_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run_train("--resume", str(tmp_path / "nothing")) == 2
+    assert "no checkpoints/latest.pt" in one_error_line(capsys.readouterr().err)
