@@ -84,7 +84,7 @@ def model_inputs(obs_list: list[dict]) -> dict[str, np.ndarray]:
 
 
 def act_batch(
-    net: TapFingerNet,
+    net: TapFingerNet | PerAgentNet,
     obs_list: list[dict],
     facts: list[dict],
     num_agents: int,
@@ -93,16 +93,28 @@ def act_batch(
     device: torch.device,
     states: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Decide for B = envs x agents observations (env-major), resolving conflicts by Bayes."""
+    """Decide for B = envs x agents observations (env-major), resolving conflicts by Bayes.
+
+    Observations in which only the no-op is valid are not run through the actor: their action
+    is the no-op with log-probability 0 (most rounds leave most agents nothing to start).
+    """
     stacked = model_inputs(obs_list)
-    t = to_tensors(stacked, device)
+    b = len(obs_list)
+    starts = net.dims.max_starts
+    active = stacked["task_mask"][:, 1:].any(axis=1)
+    actions = np.zeros((b, 3 * starts), dtype=np.int64)
+    logp_task = np.zeros((b, starts), dtype=np.float32)
+    logp_alloc = np.zeros((b, starts), dtype=np.float32)
+    value = None
     with torch.no_grad():
-        decision, local = net.decide(t, greedy=greedy)
-        value = None
+        if active.any():
+            sub = to_tensors({k: v[active] for k, v in stacked.items()}, device)
+            decision, _ = net.decide(sub, greedy=greedy)
+            actions[active] = decision.actions.cpu().numpy()
+            logp_task[active] = decision.logp_task.cpu().numpy()
+            logp_alloc[active] = decision.logp_alloc.cpu().numpy()
         if states is not None:
-            value = net.value(t, torch.as_tensor(states, device=device), local).cpu().numpy()
-    actions = decision.actions.cpu().numpy()
-    logp_task = decision.logp_task.cpu().numpy()
+            value = net_value(net, to_tensors(stacked, device), states, device)
     if bayes:
         task_index = np.stack([f["task_index"] for f in facts])
         env_actions, keep = resolve_conflicts(
@@ -110,7 +122,7 @@ def act_batch(
         )
     else:
         env_actions, keep = actions, np.ones_like(logp_task, dtype=bool)
-    logp = log_prob(decision, torch.as_tensor(keep, device=device)).cpu().numpy()
+    logp = logp_task.sum(axis=1) + (logp_alloc * keep).sum(axis=1)
     return {
         "stacked": stacked,
         "actions": actions,

@@ -121,35 +121,46 @@ def ppo_update(
     }
     mb_size = max(1, n // cfg.minibatches)
     obs_keys = [k for k in batch if k not in ("state", "actions", "logp", "keep")]
+    # Only observations with something to start carry a policy gradient; the others (only the
+    # no-op valid: log-probability 0, entropy 0) train the critic alone.
+    active_all = batch["task_mask"][:, 1:].any(axis=1)
+    local_critic = net.cfg.critic == "local"
     for _ in range(cfg.epochs):
         order = generator.permutation(n)
         for start in range(0, n, mb_size):
             idx = order[start : start + mb_size]
             obs = to_tensors({k: batch[k][idx] for k in obs_keys}, device)
             state = torch.as_tensor(batch["state"][idx], device=device)
-            actions = torch.as_tensor(batch["actions"][idx], device=device)
-            old_logp = torch.as_tensor(batch["logp"][idx], device=device)
-            keep = torch.as_tensor(batch["keep"][idx], device=device).float()
-            adv = torch.as_tensor(advantages[idx], dtype=torch.float32, device=device)
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8) if len(idx) > 1 else adv
             target = torch.as_tensor(targets[idx], dtype=torch.float32, device=device)
-            decision, local = net.decide(obs, actions=actions)
-            logp = log_prob(decision, keep)
-            ratio = torch.exp(logp - old_logp)
-            pg = -torch.min(ratio * adv, torch.clamp(ratio, 1 - cfg.clip, 1 + cfg.clip) * adv)
+            local = net.encode(obs)[2] if local_critic else None
             value = net.value(obs, state, local)
             v_loss = 0.5 * ((value - target) ** 2).mean()
-            ent = decision.entropy.mean()
-            loss = pg.mean() + cfg.vf_coef * v_loss - cfg.ent_coef * ent
+            act = idx[active_all[idx]]
+            pg_loss = ent = torch.zeros((), device=device)
+            if len(act):
+                sub = to_tensors({k: batch[k][act] for k in obs_keys}, device)
+                actions = torch.as_tensor(batch["actions"][act], device=device)
+                old_logp = torch.as_tensor(batch["logp"][act], device=device)
+                keep = torch.as_tensor(batch["keep"][act], device=device).float()
+                adv = torch.as_tensor(advantages[act], dtype=torch.float32, device=device)
+                if len(act) > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                decision, _ = net.decide(sub, actions=actions)
+                logp = log_prob(decision, keep)
+                ratio = torch.exp(logp - old_logp)
+                pg = -torch.min(ratio * adv, torch.clamp(ratio, 1 - cfg.clip, 1 + cfg.clip) * adv)
+                pg_loss = pg.mean()
+                ent = decision.entropy.mean()
+                with torch.no_grad():
+                    log_ratio = logp - old_logp
+                    stats["approx_kl"].append(float(((ratio - 1) - log_ratio).mean()))
+                    stats["clipfrac"].append(float(((ratio - 1).abs() > cfg.clip).float().mean()))
+            loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * ent
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
             optimizer.step()
-            with torch.no_grad():
-                log_ratio = logp - old_logp
-                stats["approx_kl"].append(float(((ratio - 1) - log_ratio).mean()))
-                stats["clipfrac"].append(float(((ratio - 1).abs() > cfg.clip).float().mean()))
-            stats["policy_loss"].append(float(pg.mean().detach()))
+            stats["policy_loss"].append(float(pg_loss.detach()))
             stats["value_loss"].append(float(v_loss.detach()))
             stats["entropy"].append(float(ent.detach()))
-    return {k: float(np.mean(v)) for k, v in stats.items()}
+    return {k: float(np.mean(v)) if v else 0.0 for k, v in stats.items()}
