@@ -83,7 +83,10 @@ class TrainConfig:
     bc_steps: int = 0
     """Behaviour-cloning updates from ``bc_policy`` before PPO (warm start); 0 turns it off."""
     bc_policy: str = "optimus"
-    """Baseline imitated by the warm start."""
+    """Baseline imitated by the warm start (an oracle teacher is allowed: only the teacher reads
+    privileged infos, and only during training)."""
+    bc_lr: float = 1e-3
+    """Learning rate of the warm start (PPO then uses ``lr``)."""
     eval_every: int = 10_000
     """Greedy evaluation every this many environment steps."""
     eval_episodes: int = 4

@@ -211,7 +211,7 @@ class Trainer:
     def _load(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
         check_shapes(ckpt, self.envs[0], path)
-        self.net.load_state_dict(ckpt["model"])
+        load_weights(self.net, ckpt["model"], path)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         c = ckpt["counters"]
         self.global_step, self.iteration = int(c["global_step"]), int(c["iteration"])
@@ -294,6 +294,15 @@ class Trainer:
                 self.writer.add_scalar(f"eval/{name}/{tag}", m[key], self.global_step)
         return {name: m["mean_jct"] for name, m in result.items()}
 
+    def _evaluate_and_keep_best(self) -> float:
+        """Greedy evaluation; ``best.pt`` follows the lowest mean JCT seen so far."""
+        self.last_eval = self.evaluate()
+        jct = self.last_eval["tapfinger"]
+        if jct < self.best_jct:
+            self.best_jct, self.best_step = jct, self.global_step
+            self.save("best.pt")
+        return jct
+
     # ------------------------------------------------------------------ main loop
     def train(self) -> dict[str, Any]:
         from tqdm import tqdm
@@ -302,6 +311,7 @@ class Trainer:
         self._t0 = time.perf_counter()
         if self.global_step == 0 and tc.bc_steps > 0:
             self.behaviour_cloning(tc.bc_steps)
+            self._evaluate_and_keep_best()
         state = [self._reset_env(env) for env in self.envs]
         bar = tqdm(
             total=tc.total_steps,
@@ -347,12 +357,8 @@ class Trainer:
             self._log(stats, ro, adv, ret, finished, sps)
             bar.update(self.global_step - step0)
             if self.global_step >= next_eval or self.global_step >= tc.total_steps:
-                self.last_eval = self.evaluate()
+                jct = self._evaluate_and_keep_best()
                 next_eval += tc.eval_every
-                jct = self.last_eval["tapfinger"]
-                if jct < self.best_jct:
-                    self.best_jct, self.best_step = jct, self.global_step
-                    self.save("best.pt")
                 bar.set_postfix(sps=f"{sps:.0f}", eval_jct=f"{jct:.2f}")
             else:
                 bar.set_postfix(sps=f"{sps:.0f}")
@@ -420,6 +426,8 @@ class Trainer:
             state.append(self._reset_env(env))
             teacher.reset(seed)
         rounds = max(1, tc.rollout_steps // 4)
+        for group in self.optimizer.param_groups:
+            group["lr"] = tc.bc_lr
         for update in range(updates):
             beta = max(0.0, 1.0 - update / max(1, updates // 2))
             obs_batch, labels = [], []
@@ -459,6 +467,8 @@ class Trainer:
             self.optimizer.step()
             self.writer.add_scalar("losses/bc_loss", float(loss.detach()), update)
             self.writer.add_scalar("losses/bc_teacher_share", beta, update)
+        for group in self.optimizer.param_groups:
+            group["lr"] = tc.lr
 
 
 def net_value(net: TapFingerNet, t: dict, states: np.ndarray, device: torch.device) -> np.ndarray:
@@ -511,6 +521,23 @@ def load_checkpoint(path: str | Path) -> dict:
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path}: not a TapFinger checkpoint (format {CHECKPOINT_FORMAT})")
     return ckpt
+
+
+def load_weights(net: torch.nn.Module, state: dict, path: str | Path) -> None:
+    """Load a checkpoint's weights; one clear line when they do not fit ``net``.
+
+    They do not fit when the run's model section changed (``--resume ... --set model.hidden=``)
+    or the checkpoint was written by another version of the network.
+    """
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(line.strip() for line in str(exc).strip().splitlines()[1:])
+        if len(detail) > 300:
+            detail = detail[:300] + " ..."
+        raise ConfigError(
+            f"{path}: the checkpoint's weights do not fit this network ({detail})"
+        ) from None
 
 
 def check_shapes(ckpt: dict, env: EdgeClusterEnv, path: str | Path) -> None:
