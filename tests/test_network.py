@@ -192,6 +192,46 @@ def test_sampled_actions_are_valid(pools, mode, backbone, pointer) -> None:
         assert (actions[:, 3] > 0).any(), "no sequence longer than one"
 
 
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_masks_along_a_sequence_match_after_start(pools, backbone) -> None:
+    """After a first start, the second choice is masked exactly as ``after_start`` says."""
+    env, pool = pools["multi"]
+    net = make_net(env, backbone=backbone)
+    rng = np.random.default_rng(6)
+    rows, actions, valid_task, valid_alloc = [], [], [], []
+    for i, (o, _) in enumerate(pool):
+        if o["task_mask"][1:].sum() < 2:
+            continue
+        first = random_start(o, rng)[:3]
+        cur = after_start(o, *(int(v) for v in first))
+        for k in range(1, env.dims.actions):
+            a = np.zeros(3 * MAX_STARTS, dtype=np.int64)
+            a[:3] = first
+            a[3] = k
+            if cur["task_mask"][k]:
+                # A cpu level the task allowed before the first start but not after it, if
+                # the first start took those cpus away; else a level still allowed.
+                lost = np.flatnonzero(o["cpu_mask"][k] & ~cur["cpu_mask"][k])
+                ok = np.flatnonzero(cur["cpu_mask"][k])
+                a[4] = lost[0] if len(lost) else ok[0]
+                a[5] = np.flatnonzero(cur["gpu_mask"][k])[0]
+                valid_alloc.append(not len(lost))
+            else:
+                valid_alloc.append(None)
+            rows.append(i)
+            actions.append(a)
+            valid_task.append(bool(cur["task_mask"][k]))
+    assert True in valid_task and False in valid_task and False in valid_alloc
+    t, _ = batch([pool[i] for i in rows])
+    with torch.no_grad():
+        scored, _ = net.decide(t, actions=torch.as_tensor(np.stack(actions)))
+    allowed = (scored.logp_task[:, 1] > MASKED / 10).tolist()
+    assert allowed == valid_task
+    for ok, lp in zip(valid_alloc, scored.logp_alloc[:, 1].tolist()):
+        if ok is not None:
+            assert (lp > MASKED / 10) == ok
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_env_accepts_every_sampled_action(mode) -> None:
     """A whole episode of sampled decisions: the env never reports an invalid action."""

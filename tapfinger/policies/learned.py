@@ -31,7 +31,12 @@ class TapFingerPolicy:
         device: torch.device | str = "cpu",
         seed: int = 0,
     ) -> None:
-        from tapfinger.training import build_network, check_shapes, load_checkpoint
+        from tapfinger.training import (
+            build_network,
+            check_shapes,
+            load_checkpoint,
+            load_weights,
+        )
 
         self.env = env
         self.device = torch.device(device)
@@ -43,13 +48,7 @@ class TapFingerPolicy:
             check_shapes(ckpt, env, checkpoint)
             cfg: ExperimentConfig = config_from_dict(ckpt["config"])
             network = build_network(env, cfg)
-            try:
-                network.load_state_dict(ckpt["model"])
-            except RuntimeError as exc:  # written by another version of the network
-                detail = " ".join(line.strip() for line in str(exc).strip().splitlines()[1:])
-                raise ConfigError(
-                    f"{checkpoint}: the checkpoint's weights do not fit this network ({detail})"
-                ) from None
+            load_weights(network, ckpt["model"], checkpoint)
             network.to(self.device)
         self.net = network
         self.bayes = self.net.cfg.bayes
