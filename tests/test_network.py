@@ -484,16 +484,8 @@ def test_greedy_is_deterministic(pools, mode, backbone) -> None:
     assert ((first.actions[:, 0] > 0) == (start_mass > first.task_probs[:, 0])).all()
 
 
-HAN_MIXES = pytest.mark.xfail(
-    strict=True,
-    reason="HANConv's semantic attention averages over every node of a type in the whole "
-    "batched graph (torch_geometric.nn.conv.han_conv.group: .mean(1)), so with HAN one "
-    "observation's decision depends on the others in its batch",
-)
-
-
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("backbone", ["hgt", pytest.param("han", marks=HAN_MIXES), "mlp"])
+@pytest.mark.parametrize("backbone", BACKBONES)
 def test_observations_of_a_batch_do_not_mix(pools, mode, backbone) -> None:
     """Scoring a batch gives each observation the log-probabilities it gets alone."""
     env, pool = pools[mode]

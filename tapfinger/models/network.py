@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.distributions import Categorical
-from torch_geometric.nn import HANConv, HGTConv
+from torch_geometric.nn import HGTConv
 
 from envs.observation import Dims
 from tapfinger.config import ModelConfig
 from tapfinger.graph import METADATA, build_graph_batch
+from tapfinger.models.han import PerGraphHANConv
 
 #: Logit given to masked choices: finite, so probabilities are exactly 0 and entropies never NaN.
 MASKED = -1e9
@@ -89,7 +90,8 @@ class Encoder(nn.Module):
             self.mix = nn.ModuleDict({k: mlp([2 * h, h, h]) for k in ("task", "running")})
             self.convs = nn.ModuleList()
         else:
-            conv = HGTConv if cfg.backbone == "hgt" else HANConv
+            # HAN: semantic attention per observation graph, not over the whole batch.
+            conv = HGTConv if cfg.backbone == "hgt" else PerGraphHANConv
             self.convs = nn.ModuleList(
                 [conv(h, h, METADATA, heads=cfg.heads) for _ in range(cfg.layers)]
             )
@@ -112,8 +114,12 @@ class Encoder(nn.Module):
             }
             return {k: self.norms[0][k](x[k] + torch.relu(out[k])) for k in x}
         edges = {et: data[et].edge_index for et in data.edge_types}
+        batches = {k: data[k].batch for k in x}
         for conv, norm in zip(self.convs, self.norms):
-            out = conv(x, edges)
+            if isinstance(conv, PerGraphHANConv):
+                out = conv(x, edges, batch_dict=batches, num_graphs=graph.num_graphs)
+            else:
+                out = conv(x, edges)
             x = {
                 k: norm[k](x[k] + torch.relu(out[k])) if out.get(k) is not None else x[k] for k in x
             }
