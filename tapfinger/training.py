@@ -211,6 +211,8 @@ class Trainer:
     def _load(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
         check_shapes(ckpt, self.envs[0], path)
+        if "optimizer" not in ckpt:
+            raise ConfigError(f"{path}: an exported policy (no optimizer state); cannot resume")
         load_weights(self.net, ckpt["model"], path)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         c = ckpt["counters"]

@@ -299,3 +299,41 @@ def test_existing_run_folder_is_not_overwritten(
 def test_resume_of_a_folder_without_a_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert run_train("--resume", str(tmp_path / "nothing")) == 2
     assert "no checkpoints/latest.pt" in one_error_line(capsys.readouterr().err)
+
+
+def test_exported_policy_is_small_evaluates_and_refuses_resume(
+    smoke_run: Path, tmp_path: Path
+) -> None:
+    from tapfinger.export import main as export_main
+
+    dst = tmp_path / "shipped.pt"
+    assert export_main([str(smoke_run / "checkpoints" / "best.pt"), str(dst)]) == 0
+    shipped = load_checkpoint(dst)
+    assert "optimizer" not in shipped and "rng" not in shipped
+    full = load_checkpoint(smoke_run / "checkpoints" / "best.pt")
+    for k, v in full["model"].items():
+        assert torch.equal(v, shipped["model"][k])
+    # A second export to the same file is refused without --overwrite.
+    before = dst.read_bytes()
+    assert export_main([str(smoke_run / "checkpoints" / "best.pt"), str(dst)]) == 2
+    assert dst.read_bytes() == before
+    out = tmp_path / "eval"
+    rc = evaluate.main(
+        [
+            "--config",
+            SMOKE,
+            "--policies",
+            "tapfinger,random",
+            "--checkpoint",
+            str(dst),
+            "--episodes",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    run_dir = tmp_path / "resume"
+    shutil.copytree(smoke_run, run_dir)
+    shutil.copy(dst, run_dir / "checkpoints" / "latest.pt")
+    assert run_train("--resume", str(run_dir)) == 2
