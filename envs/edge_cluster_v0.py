@@ -268,6 +268,12 @@ class EdgeClusterEnv(ParallelEnv):
         """Per-episode metrics: JCT statistics, makespan, utilisation, lower-bound ratio."""
         return episode_metrics(self.sim, self.task_records(), self._conflicts)
 
+    def utilization_by_cluster(self) -> np.ndarray:
+        """float [N, 3]: allocated share of each cluster's capacity per kind over the episode."""
+        slots = max(self.sim.slot, 1)
+        cap = np.maximum(self.capacity, 1) * slots
+        return np.where(self.capacity > 0, self.sim.busy / cap, 0.0)
+
     def check_invariants(self) -> None:
         """DESIGN §4.1 invariants; tests call this after every step."""
         self.sim.check_invariants()

@@ -151,3 +151,8 @@ def test_metrics_at_episode_end():
     assert ep["lower_bound_ratio"] >= 1.0
     assert 0.0 < ep["utilization_gpu"] <= 1.0
     assert ep["p50_jct"] <= ep["p95_jct"] <= ep["p99_jct"]
+    per_cluster = env.utilization_by_cluster()
+    assert per_cluster.shape == (2, 3)
+    # The network-wide GPU utilisation is the capacity-weighted mean of the clusters'.
+    weights = env.capacity[:, 1] / env.capacity[:, 1].sum()
+    assert ep["utilization_gpu"] == pytest.approx(float(per_cluster[:, 1] @ weights))
