@@ -727,7 +727,9 @@ def write_plots(out: Path, evaluation: Evaluation) -> list[Path]:
     lo = np.array([(pols[n]["mean_jct_ci"] or [m, m])[0] for n, m in zip(names, means)])
     hi = np.array([(pols[n]["mean_jct_ci"] or [m, m])[1] for n, m in zip(names, means)])
     colors = ["tab:orange" if n == best else "tab:blue" for n in names]
-    ax.bar(names, means, color=colors, yerr=[means - lo, hi - means], capsize=4)
+    # A degenerate interval [v, v] can sit a rounding error away from the mean: clip at 0.
+    yerr = [np.maximum(means - lo, 0.0), np.maximum(hi - means, 0.0)]
+    ax.bar(names, means, color=colors, yerr=yerr, capsize=4)
     ax.set_ylabel("mean JCT (slots)")
     ax.set_title(
         f"{results['scenario']}: mean JCT\n{level}% CI over {results['episodes']} episodes",
