@@ -24,7 +24,7 @@ import yaml
 from envs import edge_cluster_v0
 from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.errors import ConfigError
-from tapfinger.algorithms.mappo import Rollout, RunningNorm, gae, log_prob, ppo_update
+from tapfinger.algorithms.mappo import Rollout, RunningNorm, log_prob, ppo_update
 from tapfinger.config import ExperimentConfig, config_to_dict, load_config
 from tapfinger.conflicts import resolve_conflicts
 from tapfinger.graph import node_feature_dims, stack_observations, to_tensors
@@ -333,15 +333,7 @@ class Trainer:
             t_iter = time.perf_counter()
             step0 = self.global_step
             ro, last, finished = self.collect(state)
-            adv, ret = gae(
-                np.stack(ro.rewards),
-                np.stack(ro.values),
-                np.stack(ro.dones),
-                np.stack(ro.slots),
-                last,
-                tc.gamma,
-                tc.gae_lambda,
-            )
+            adv, ret = ro.advantages(last, tc.gamma, tc.gae_lambda)
             self.net.train()
             stats = ppo_update(
                 self.net,

@@ -140,15 +140,7 @@ def test_one_ppo_update_on_a_real_rollout(trainer: Trainer) -> None:
         again = log_prob(decision, torch.as_tensor(batch["keep"]).float()).numpy()
     np.testing.assert_allclose(again, batch["logp"], atol=1e-4)
 
-    adv, ret = gae(
-        np.stack(ro.rewards),
-        np.stack(ro.values),
-        np.stack(ro.dones),
-        np.stack(ro.slots),
-        last,
-        tc.gamma,
-        tc.gae_lambda,
-    )
+    adv, ret = ro.advantages(last, tc.gamma, tc.gae_lambda)
     before = {k: v.detach().clone() for k, v in trainer.net.named_parameters()}
     stats = ppo_update(
         trainer.net,

@@ -85,6 +85,20 @@ class Rollout:
     dones: list[np.ndarray] = field(default_factory=list)
     slots: list[np.ndarray] = field(default_factory=list)
 
+    def advantages(
+        self, last_value: np.ndarray, gamma: float, lam: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """GAE advantages and returns [T, B] of this rollout (see :func:`gae`)."""
+        return gae(
+            np.stack(self.rewards),
+            np.stack(self.values),
+            np.stack(self.dones),
+            np.stack(self.slots),
+            last_value,
+            gamma,
+            lam,
+        )
+
     def flat(self) -> dict[str, np.ndarray]:
         """Observations and actions of all steps, flattened to [T * B, ...]."""
         keys = self.obs[0].keys()
