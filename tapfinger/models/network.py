@@ -244,7 +244,7 @@ class TapFingerNet(nn.Module):
                 first_probs = dist_t.probs
             if actions is not None:
                 task = actions[:, 3 * j]
-            elif greedy:
+            elif greedy and self.cfg.pointer:
                 task = greedy_task(dist_t.probs)
             else:
                 task = dist_t.sample()
