@@ -23,7 +23,7 @@ import torch
 from torch_geometric.data import Batch, HeteroData
 
 from envs import edge_cluster_v0
-from envs.observation import conditional_sample
+from envs.observation import random_actions
 from tapfinger.graph import (
     EDGE_TYPES,
     LINKS,
@@ -46,12 +46,7 @@ def collect(scenario: str, count: int, seed: int = 0) -> list[dict]:
     pool: list[dict] = []
     while len(pool) < count:
         pool.extend(obs.values())
-        actions = {}
-        for agent in env.agents:
-            a = np.zeros(3 * env.dims.max_starts, dtype=np.int64)
-            a[:3] = conditional_sample(obs[agent], rng)
-            actions[agent] = a
-        obs, _, terms, truncs, _ = env.step(actions)
+        obs, _, terms, truncs, _ = env.step(random_actions(env, obs, rng))
         if all(terms.values()) or all(truncs.values()):
             obs, _ = env.reset(seed=seed + len(pool))
     return pool[-count:]

@@ -426,6 +426,17 @@ def conditional_sample(obs: dict, rng: np.random.Generator) -> tuple[int, int, i
     return task, cpu, gpu
 
 
+def random_actions(env, observations: dict, rng: np.random.Generator) -> dict:
+    """One uniformly random valid single start per live agent of ``env`` (MultiDiscrete vectors,
+    the unused starts of a multi-task sequence left as no-ops)."""
+    actions = {}
+    for agent in env.agents:
+        a = np.zeros(3 * env.dims.max_starts, dtype=np.int64)
+        a[:3] = conditional_sample(observations[agent], rng)
+        actions[agent] = a
+    return actions
+
+
 def after_start(obs: dict, index: int, cpu: int, gpu: int) -> dict:
     """Masks after starting pending task ``index`` with (cpu, gpu), for multi-task sequences.
 

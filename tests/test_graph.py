@@ -8,7 +8,7 @@ import torch
 from torch_geometric.nn import HANConv, HGTConv
 
 from envs import edge_cluster_v0
-from envs.observation import conditional_sample
+from envs.observation import random_actions
 from tapfinger.graph import (
     EDGE_TYPES,
     METADATA,
@@ -33,12 +33,7 @@ def _rollout(name: str, steps: int = 25, seed: int = 0) -> list[dict]:
     pool: list[dict] = []
     for _ in range(steps):
         pool.extend(obs.values())
-        actions = {}
-        for agent in env.agents:
-            a = np.zeros(3 * env.dims.max_starts, dtype=np.int64)
-            a[:3] = conditional_sample(obs[agent], rng)
-            actions[agent] = a
-        obs, _, terms, truncs, _ = env.step(actions)
+        obs, _, terms, truncs, _ = env.step(random_actions(env, obs, rng))
         if all(terms.values()) or all(truncs.values()):
             break
     return pool
