@@ -1,13 +1,9 @@
-"""Shared test helpers."""
+"""Shared test fixtures."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from envs.observation import random_actions
-
-__all__ = ["random_actions"]
 
 
 @pytest.fixture

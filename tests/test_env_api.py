@@ -7,7 +7,7 @@ import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from envs import edge_cluster_v0, preset_names
-from tests.conftest import random_actions
+from envs.observation import random_actions
 
 FAST_PRESETS = ["paper_synthetic", "paper_hetero6", "testbed", "quickstart"]
 
