@@ -15,21 +15,14 @@ import argparse
 import logging
 import sys
 import time
-from typing import NoReturn
 
 from envs.errors import InputError
-
-
-class _Parser(argparse.ArgumentParser):
-    """Argument errors as one line and exit code 2, like every other bad input."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see --help)\n")
+from tapfinger.cli import OneLineParser, add_set_argument
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of evaluate.py."""
-    p = _Parser(
+    p = OneLineParser(
         prog="evaluate.py",
         description="Evaluate policies on the same episodes: table, report, plots.",
     )
@@ -42,14 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="first seed; episode i uses seed + i (eval.seed)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--trace", help="trace file replayed in every episode instead of generating")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, e.g. --set scenario.num_tasks=48 (repeatable)",
-    )
+    add_set_argument(p)
     p.add_argument("--checkpoint", help="checkpoint for learned policies (e.g. tapfinger)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument(

@@ -5,25 +5,18 @@ Thin CLI over :mod:`tapfinger.training`; bad input gets one line on stderr and e
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 
 from envs.errors import InputError
+from tapfinger.cli import OneLineParser, add_set_argument
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Train TapFinger (MAPPO) on a scenario.")
+    parser = OneLineParser(description="Train TapFinger (MAPPO) on a scenario.")
     parser.add_argument("--config", help="experiment YAML (configs/<name>.yaml) or preset name")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set train.lr=3e-4 (repeatable)",
-    )
+    add_set_argument(parser)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--run-dir", help="run folder (default runs/<experiment>__<seed>__<time>)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")

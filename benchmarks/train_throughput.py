@@ -43,6 +43,7 @@ from graph_build import median_ms
 
 from envs import edge_cluster_v0
 from envs.errors import InputError
+from tapfinger.cli import add_set_argument
 from tapfinger.config import ExperimentConfig, load_config
 from tapfinger.graph import build_graph_batch, stack_observations, to_tensors
 from tapfinger.models.network import TapFingerNet
@@ -215,14 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, default=2, help="timed training iterations")
     parser.add_argument("--rounds", type=int, default=200, help="timed decision rounds")
     parser.add_argument("--batch", type=int, default=64, help="graph-batch size")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override the training config, e.g. --set train.num_envs=8 (repeatable)",
-    )
+    add_set_argument(parser)
     parser.add_argument(
         "--skip", default="", help="comma-separated parts to skip: sps, latency, graph"
     )
