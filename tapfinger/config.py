@@ -87,6 +87,9 @@ class TrainConfig:
     privileged infos, and only during training)."""
     bc_lr: float = 1e-3
     """Learning rate of the warm start (PPO then uses ``lr``)."""
+    init_from: str = ""
+    """Start from this checkpoint's weights (a shipped policy or a run's ``best.pt``) instead of a
+    fresh network, e.g. to fine-tune a shipped policy with more PPO; "" starts fresh."""
     eval_every: int = 10_000
     """Greedy evaluation every this many environment steps."""
     eval_episodes: int = 4

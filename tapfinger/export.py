@@ -15,7 +15,7 @@ from pathlib import Path
 from envs.errors import InputError
 from tapfinger.training import load_checkpoint, save_atomic
 
-SHIPPED_KEYS = ("format", "model", "config", "shapes", "counters", "best_jct")
+SHIPPED_KEYS = ("format", "model", "config", "shapes", "counters", "best_jct", "value_norm")
 
 
 def export(src: str | Path, dst: str | Path, overwrite: bool = False) -> Path:
@@ -25,7 +25,7 @@ def export(src: str | Path, dst: str | Path, overwrite: bool = False) -> Path:
         raise InputError(f"{dst} already exists (use --overwrite to replace it)")
     ckpt = load_checkpoint(src)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic({k: ckpt[k] for k in SHIPPED_KEYS}, dst)
+    save_atomic({k: ckpt[k] for k in SHIPPED_KEYS if k in ckpt}, dst)
     return dst
 
 

@@ -169,6 +169,8 @@ class Trainer:
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._load(self.ckpt_dir / "latest.pt")
+        elif tc.init_from:
+            self._init_from(Path(tc.init_from))
         from torch.utils.tensorboard import SummaryWriter
 
         # Purge only what a crash logged after the checkpoint: the checkpointed step's own
@@ -224,6 +226,14 @@ class Trainer:
         self.norm.load_state_dict(ckpt["value_norm"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         self.rng.bit_generator.state = ckpt["rng"]["numpy"]
+
+    def _init_from(self, path: Path) -> None:
+        """Fresh run, but starting from another checkpoint's weights (and value statistics)."""
+        ckpt = load_checkpoint(path)
+        check_shapes(ckpt, self.envs[0], path)
+        load_weights(self.net, ckpt["model"], path)
+        if "value_norm" in ckpt:
+            self.norm.load_state_dict(ckpt["value_norm"])
 
     # ------------------------------------------------------------------ rollouts
     def _reset_env(self, env: EdgeClusterEnv) -> tuple[dict, dict]:

@@ -337,3 +337,34 @@ def test_exported_policy_is_small_evaluates_and_refuses_resume(
     shutil.copytree(smoke_run, run_dir)
     shutil.copy(dst, run_dir / "checkpoints" / "latest.pt")
     assert run_train("--resume", str(run_dir)) == 2
+
+
+def test_init_from_starts_with_the_checkpoint_weights(
+    smoke_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from tapfinger.export import export
+    from tapfinger.training import Trainer
+
+    shipped = export(smoke_run / "checkpoints" / "best.pt", tmp_path / "shipped.pt")
+    source = load_checkpoint(shipped)
+    assert "value_norm" in source  # the critic's statistics travel with the weights
+    cfg = load_config(SMOKE, [f"train.init_from={shipped}"])
+    trainer = Trainer(cfg, tmp_path / "run", torch.device("cpu"), show_progress=False)
+    for k, v in trainer.net.state_dict().items():
+        assert torch.equal(v, source["model"][k]), k
+    assert trainer.norm.state_dict() == source["value_norm"]
+    assert trainer.global_step == 0  # a fresh run, not a resumed one
+
+    # A checkpoint of another scenario is refused in one line; no checkpoint is written.
+    run_dir = tmp_path / "other"
+    rc = run_train(
+        "--config",
+        "paper_synthetic",
+        "--set",
+        f"train.init_from={shipped}",
+        "--run-dir",
+        str(run_dir),
+    )
+    assert rc == 2
+    assert "does not match scenario 'paper_synthetic'" in one_error_line(capsys.readouterr().err)
+    assert not (run_dir / "checkpoints" / "latest.pt").exists()
