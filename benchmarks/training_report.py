@@ -2,8 +2,9 @@
 
 ``python benchmarks/training_report.py runs/<run> [runs/<run> ...]`` prints one Markdown row per
 run: scenario, seed, warm-start env steps, PPO env steps to the best held-out evaluation, wall
-time to it (from the TensorBoard event times), the best held-out mean JCT, the baselines on the
-same held-out seeds, and the PPO throughput (median ``charts/SPS``).
+time to it (from the TensorBoard event times), the wall time to the first held-out evaluation
+below every baseline evaluated beside it (the bar, on the held-out seeds), the best held-out mean
+JCT, the baselines on the same held-out seeds, and the PPO throughput (median ``charts/SPS``).
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ def row(run: Path) -> str:
         for t in tags
         if t.startswith("eval/") and t.endswith("/avg_jct") and "/tapfinger/" not in t
     }
+    bar_line = min(baselines.values())
+    below = [e for e in evals if e.value < bar_line]
+    to_bar = f"{below[0].wall_time - start:.0f} s" if below else "not reached"
     sps = statistics.median(e.value for e in acc.Scalars("charts/SPS"))
     base = ", ".join(f"{k} {v:.2f}" for k, v in sorted(baselines.items()))
     return (
         f"| {summary['scenario']} | {summary['seed']} | {summary.get('bc_env_steps', 0):,} | "
-        f"{best.step:,} | {best.wall_time - start:.0f} s | {best.value:.3f} | {base} | "
+        f"{best.step:,} | {best.wall_time - start:.0f} s | {to_bar} | {best.value:.3f} | {base} | "
         f"{sps:.0f} | {summary['wall_s']:.0f} s |"
     )
 
@@ -44,9 +48,9 @@ def main(argv: list[str]) -> int:
         return 2
     print(
         "| scenario | seed | warm-start env steps | PPO steps to best | wall to best | "
-        "best held-out JCT | baselines (same seeds) | PPO SPS | total wall |"
+        "wall to bar | best held-out JCT | baselines (same seeds) | PPO SPS | total wall |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for run in argv:
         print(row(Path(run)))
     return 0

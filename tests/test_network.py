@@ -476,12 +476,26 @@ def test_greedy_is_deterministic(pools, mode, backbone) -> None:
         torch.manual_seed(1)
         second, _ = net.decide(t, greedy=True)
     assert torch.equal(first.actions, second.actions)
-    assert torch.equal(first.actions[:, 0], greedy_task(first.task_probs))
+    empty = ~t["running_mask"].bool().any(-1)
+    assert torch.equal(first.actions[:, 0], greedy_task(first.task_probs, empty))
     for o, a in zip([o for o, _ in pool], first.actions.numpy()):
         check_valid(o, a)
-    # Greedy never idles while the pointer puts most of its mass on starting something.
+    # Greedy never idles while the pointer puts most of its mass on starting something, nor
+    # (work-conserving) while its cluster runs nothing and some task fits.
     start_mass = first.task_probs[:, 1:].sum(-1)
-    assert ((first.actions[:, 0] > 0) == (start_mass > first.task_probs[:, 0])).all()
+    can_start = t["task_mask"][:, 1:].bool().any(-1)
+    expected = (start_mass > first.task_probs[:, 0]) | (empty & can_start)
+    assert ((first.actions[:, 0] > 0) == expected).all()
+
+
+def test_greedy_work_conserving_rule_by_hand() -> None:
+    """The no-op outweighs every task, yet an empty cluster with a task that fits starts it."""
+    probs = torch.tensor([[0.9, 0.04, 0.06], [0.9, 0.04, 0.06], [1.0, 0.0, 0.0], [0.2, 0.5, 0.3]])
+    empty = torch.tensor([True, False, True, False])
+    # Row 0: empty cluster -> likeliest task 2; row 1: busy cluster -> idles;
+    # row 2: empty but nothing fits -> idles; row 3: the start mass wins anyway -> task 1.
+    assert greedy_task(probs, empty).tolist() == [2, 0, 0, 1]
+    assert greedy_task(probs).tolist() == [0, 0, 0, 1]
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -31,16 +31,20 @@ def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return logits.masked_fill(~mask, MASKED)
 
 
-def greedy_task(probs: torch.Tensor) -> torch.Tensor:
+def greedy_task(probs: torch.Tensor, must_start: torch.Tensor | None = None) -> torch.Tensor:
     """Greedy pointer choice: idle only if the no-op outweighs starting any task at all.
 
     A plain argmax idles whenever the no-op beats each task alone, even when most of the mass
     is on starting something (0.3 against five tasks of 0.14), and a greedy agent can then idle
     forever. Deciding "start or not" by total mass first, then the likeliest task, is the mode
-    of that two-step choice.
+    of that two-step choice. Rows flagged in ``must_start`` (the work-conserving rule: a cluster
+    that runs nothing never idles while a task fits it) start their likeliest valid task whatever
+    the no-op's mass; a row with no valid task still idles (its tasks have probability 0).
     """
     best = probs[:, 1:].argmax(-1) + 1
     start = probs[:, 1:].sum(-1) > probs[:, 0]
+    if must_start is not None:
+        start = start | (must_start & (probs[:, 1:].sum(-1) > 0))
     return torch.where(start, best, torch.zeros_like(best))
 
 
@@ -245,7 +249,9 @@ class TapFingerNet(nn.Module):
             if actions is not None:
                 task = actions[:, 3 * j]
             elif greedy and self.cfg.pointer:
-                task = greedy_task(dist_t.probs)
+                # Work-conserving: an empty cluster starts something if anything fits it.
+                empty = ~obs["running_mask"].bool().any(-1) if j == 0 else None
+                task = greedy_task(dist_t.probs, empty)
             else:
                 task = dist_t.sample()
             task = torch.where(alive, task, torch.zeros_like(task))
