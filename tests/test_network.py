@@ -21,7 +21,13 @@ from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.observation import after_start, conditional_sample
 from tapfinger.config import ExperimentConfig, ModelConfig
 from tapfinger.graph import to_tensors
-from tapfinger.models.network import MASKED, Decision, TapFingerNet, greedy_task
+from tapfinger.models.network import (
+    MASKED,
+    Decision,
+    TapFingerNet,
+    greedy_task,
+    system_idle,
+)
 from tapfinger.training import build_network, model_inputs
 
 torch.set_num_threads(1)  # tiny graphs: one thread is far faster than two
@@ -476,25 +482,26 @@ def test_greedy_is_deterministic(pools, mode, backbone) -> None:
         torch.manual_seed(1)
         second, _ = net.decide(t, greedy=True)
     assert torch.equal(first.actions, second.actions)
-    empty = ~t["running_mask"].bool().any(-1)
-    assert torch.equal(first.actions[:, 0], greedy_task(first.task_probs, empty))
+    idle = system_idle(t)
+    assert idle.any() and not idle.all()  # the pool holds both kinds of state
+    assert torch.equal(first.actions[:, 0], greedy_task(first.task_probs, idle))
     for o, a in zip([o for o, _ in pool], first.actions.numpy()):
         check_valid(o, a)
     # Greedy never idles while the pointer puts most of its mass on starting something, nor
-    # (work-conserving) while its cluster runs nothing and some task fits.
+    # while the whole system is idle and some task fits (no deadlock).
     start_mass = first.task_probs[:, 1:].sum(-1)
     can_start = t["task_mask"][:, 1:].bool().any(-1)
-    expected = (start_mass > first.task_probs[:, 0]) | (empty & can_start)
+    expected = (start_mass > first.task_probs[:, 0]) | (idle & can_start)
     assert ((first.actions[:, 0] > 0) == expected).all()
 
 
-def test_greedy_work_conserving_rule_by_hand() -> None:
-    """The no-op outweighs every task, yet an empty cluster with a task that fits starts it."""
+def test_greedy_no_deadlock_rule_by_hand() -> None:
+    """The no-op outweighs every task, yet with the whole system idle a task that fits starts."""
     probs = torch.tensor([[0.9, 0.04, 0.06], [0.9, 0.04, 0.06], [1.0, 0.0, 0.0], [0.2, 0.5, 0.3]])
-    empty = torch.tensor([True, False, True, False])
-    # Row 0: empty cluster -> likeliest task 2; row 1: busy cluster -> idles;
-    # row 2: empty but nothing fits -> idles; row 3: the start mass wins anyway -> task 1.
-    assert greedy_task(probs, empty).tolist() == [2, 0, 0, 1]
+    idle = torch.tensor([True, False, True, False])
+    # Row 0: idle system -> likeliest task 2; row 1: something runs -> idles;
+    # row 2: idle but nothing fits -> idles; row 3: the start mass wins anyway -> task 1.
+    assert greedy_task(probs, idle).tolist() == [2, 0, 0, 1]
     assert greedy_task(probs).tolist() == [0, 0, 0, 1]
 
 
