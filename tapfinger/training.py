@@ -24,6 +24,7 @@ import yaml
 from envs import edge_cluster_v0
 from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.errors import ConfigError
+from envs.observation import CLUSTER_FEATURES
 from tapfinger.algorithms.mappo import Rollout, RunningNorm, log_prob, ppo_update
 from tapfinger.config import ExperimentConfig, config_to_dict, load_config
 from tapfinger.conflicts import resolve_conflicts
@@ -83,6 +84,35 @@ def model_inputs(obs_list: list[dict]) -> dict[str, np.ndarray]:
     return stack_observations([{k: o[k] for k in MODEL_KEYS} for o in obs_list])
 
 
+RUNNING_COLUMN = CLUSTER_FEATURES.index("running")
+
+
+def deadlocked_rows(
+    actions: np.ndarray,
+    start_mass: np.ndarray,
+    stacked: dict[str, np.ndarray],
+    active: np.ndarray,
+    num_agents: int,
+) -> np.ndarray:
+    """Rows that the greedy no-deadlock rule makes start a task, one per deadlocked env.
+
+    An env's round is deadlocked when no cluster runs anything, every agent idles, and some agent
+    has a task that fits: a greedy policy would then idle until the truncation. The agent whose
+    pointer puts the most mass on starting something starts its likeliest task. Any other round
+    is left exactly as the policy decided (idling one cluster while others run, e.g. to wait
+    for a faster one, stays the policy's choice).
+    """
+
+    def per_env(x: np.ndarray) -> np.ndarray:
+        return x.reshape(-1, num_agents)
+
+    idle = (stacked["clusters"][:, :, RUNNING_COLUMN] == 0).all(axis=1)
+    stuck = per_env(idle).all(1) & (per_env(actions[:, 0]) == 0).all(1) & per_env(active).any(1)
+    envs = np.flatnonzero(stuck)
+    mass = np.where(active, start_mass, -1.0)
+    return envs * num_agents + per_env(mass)[envs].argmax(1)
+
+
 def act_batch(
     net: TapFingerNet | PerAgentNet,
     obs_list: list[dict],
@@ -113,6 +143,17 @@ def act_batch(
             actions[active] = decision.actions.cpu().numpy()
             logp_task[active] = decision.logp_task.cpu().numpy()
             logp_alloc[active] = decision.logp_alloc.cpu().numpy()
+            if greedy:
+                start_mass = np.zeros(b)
+                start_mass[active] = 1.0 - decision.task_probs[:, 0].cpu().numpy()
+                forced = deadlocked_rows(actions, start_mass, stacked, active, num_agents)
+                if forced.size:
+                    sub = to_tensors({k: v[forced] for k, v in stacked.items()}, device)
+                    must = torch.ones(forced.size, dtype=torch.bool, device=device)
+                    redo, _ = net.decide(sub, greedy=True, must_start=must)
+                    actions[forced] = redo.actions.cpu().numpy()
+                    logp_task[forced] = redo.logp_task.cpu().numpy()
+                    logp_alloc[forced] = redo.logp_alloc.cpu().numpy()
         if states is not None:
             value = net_value(net, to_tensors(stacked, device), states, device)
     if bayes:

@@ -21,13 +21,7 @@ from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.observation import after_start, conditional_sample
 from tapfinger.config import ExperimentConfig, ModelConfig
 from tapfinger.graph import to_tensors
-from tapfinger.models.network import (
-    MASKED,
-    Decision,
-    TapFingerNet,
-    greedy_task,
-    system_idle,
-)
+from tapfinger.models.network import MASKED, Decision, TapFingerNet, greedy_task
 from tapfinger.training import build_network, model_inputs
 
 torch.set_num_threads(1)  # tiny graphs: one thread is far faster than two
@@ -482,27 +476,31 @@ def test_greedy_is_deterministic(pools, mode, backbone) -> None:
         torch.manual_seed(1)
         second, _ = net.decide(t, greedy=True)
     assert torch.equal(first.actions, second.actions)
-    idle = system_idle(t)
-    assert idle.any() and not idle.all()  # the pool holds both kinds of state
-    assert torch.equal(first.actions[:, 0], greedy_task(first.task_probs, idle))
+    assert torch.equal(first.actions[:, 0], greedy_task(first.task_probs.log()))
     for o, a in zip([o for o, _ in pool], first.actions.numpy()):
         check_valid(o, a)
-    # Greedy never idles while the pointer puts most of its mass on starting something, nor
-    # while the whole system is idle and some task fits (no deadlock).
+    # Greedy never idles while the pointer puts most of its mass on starting something.
     start_mass = first.task_probs[:, 1:].sum(-1)
+    assert ((first.actions[:, 0] > 0) == (start_mass > first.task_probs[:, 0])).all()
+    # Forced rows (the no-deadlock rule) start their likeliest task whenever one is valid.
+    with torch.no_grad():
+        forced, _ = net.decide(t, greedy=True, must_start=torch.ones(len(pool), dtype=torch.bool))
     can_start = t["task_mask"][:, 1:].bool().any(-1)
-    expected = (start_mass > first.task_probs[:, 0]) | (idle & can_start)
-    assert ((first.actions[:, 0] > 0) == expected).all()
+    assert torch.equal(forced.actions[:, 0] > 0, can_start)
+    likeliest = first.task_probs[:, 1:].argmax(-1) + 1
+    assert torch.equal(forced.actions[can_start, 0], likeliest[can_start])
+    for o, a in zip([o for o, _ in pool], forced.actions.numpy()):
+        check_valid(o, a)
 
 
-def test_greedy_no_deadlock_rule_by_hand() -> None:
-    """The no-op outweighs every task, yet with the whole system idle a task that fits starts."""
+def test_greedy_task_with_forced_rows_by_hand() -> None:
+    """The no-op outweighs every task, yet a forced row with a task that fits starts it."""
     probs = torch.tensor([[0.9, 0.04, 0.06], [0.9, 0.04, 0.06], [1.0, 0.0, 0.0], [0.2, 0.5, 0.3]])
-    idle = torch.tensor([True, False, True, False])
-    # Row 0: idle system -> likeliest task 2; row 1: something runs -> idles;
-    # row 2: idle but nothing fits -> idles; row 3: the start mass wins anyway -> task 1.
-    assert greedy_task(probs, idle).tolist() == [2, 0, 0, 1]
-    assert greedy_task(probs).tolist() == [0, 0, 0, 1]
+    force = torch.tensor([True, False, True, False])
+    # Row 0: forced -> likeliest task 2; row 1: not forced -> idles;
+    # row 2: forced but nothing fits -> idles; row 3: the start mass wins anyway -> task 1.
+    assert greedy_task(probs.log(), force).tolist() == [2, 0, 0, 1]
+    assert greedy_task(probs.log()).tolist() == [0, 0, 0, 1]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -534,3 +532,45 @@ def test_model_reads_its_dims_from_the_env() -> None:
     assert multi.step_embed.num_embeddings == MAX_STARTS
     wide = make_env("single", window=9)
     assert make_net(wide).dims.actions == 10
+
+
+# ---------------------------------------------------------------------------- no deadlock
+def test_deadlocked_rows_by_hand() -> None:
+    """One forced agent per env where nothing runs, every agent idles and a task fits."""
+    from envs.observation import CLUSTER_FEATURES
+    from tapfinger.training import deadlocked_rows
+
+    running = CLUSTER_FEATURES.index("running")
+    n_envs, agents, clusters = 4, 2, 2
+    cl = np.zeros((n_envs * agents, clusters, len(CLUSTER_FEATURES)), dtype=np.float32)
+    cl[2:4, 1, running] = 0.5  # env 1: cluster 1 runs something (every agent sees it)
+    actions = np.zeros((n_envs * agents, 3), dtype=np.int64)
+    actions[5] = (1, 2, 1)  # env 2: agent 1 starts a task
+    active = np.array([1, 1, 1, 1, 1, 1, 0, 0], dtype=bool)  # env 3: nothing fits anywhere
+    start_mass = np.array([0.2, 0.4, 0.9, 0.9, 0.1, 0.8, 0.0, 0.0])
+    rows = deadlocked_rows(actions, start_mass, {"clusters": cl}, active, agents)
+    # Env 0 is deadlocked: its agent 1 has the larger start mass. Env 1 runs something, env 2
+    # starts something, env 3 has nothing to start: left alone.
+    assert rows.tolist() == [1]
+    # An agent with nothing valid is never the one forced, whatever its (stale) mass.
+    active[1] = False
+    assert deadlocked_rows(actions, start_mass, {"clusters": cl}, active, agents).tolist() == [0]
+
+
+def test_greedy_policy_that_always_idles_still_finishes_every_task() -> None:
+    """A pointer that always prefers the no-op would idle until ``max_slots``; the round-level
+    rule starts one task whenever the whole system is idle, so the episode ends by itself."""
+    from tapfinger.policies.learned import TapFingerPolicy
+
+    env = make_env("single", max_slots=5_000)
+    net = make_net(env)
+    with torch.no_grad():
+        net.noop_bias.fill_(1e4)  # the no-op outweighs every task together, in every state
+    policy = TapFingerPolicy(env, network=net)
+    obs, infos = env.reset(seed=0)
+    policy.reset(0)
+    while env.agents:
+        obs, _, term, trunc, infos = env.step(policy.act(obs, infos))
+    episode = infos["cluster_0"]["episode"]
+    assert not any(trunc.values()) and all(term.values())
+    assert episode["tasks_finished"] == episode["tasks"] > 0

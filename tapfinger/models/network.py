@@ -17,7 +17,7 @@ from torch import nn
 from torch.distributions import Categorical
 from torch_geometric.nn import HGTConv
 
-from envs.observation import CLUSTER_FEATURES, Dims
+from envs.observation import Dims
 from tapfinger.config import ModelConfig
 from tapfinger.graph import METADATA, build_graph_batch
 from tapfinger.models.han import PerGraphHANConv
@@ -31,34 +31,23 @@ def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return logits.masked_fill(~mask, MASKED)
 
 
-def greedy_task(probs: torch.Tensor, must_start: torch.Tensor | None = None) -> torch.Tensor:
-    """Greedy pointer choice: idle only if the no-op outweighs starting any task at all.
+def greedy_task(logp: torch.Tensor, must_start: torch.Tensor | None = None) -> torch.Tensor:
+    """Greedy pointer choice from log-probabilities [B, A]: idle only if the no-op outweighs
+    starting any task at all.
 
     A plain argmax idles whenever the no-op beats each task alone, even when most of the mass
     is on starting something (0.3 against five tasks of 0.14), and a greedy agent can then idle
     forever. Deciding "start or not" by total mass first, then the likeliest task, is the mode
     of that two-step choice. Rows flagged in ``must_start`` start their likeliest valid task
-    whatever the no-op's mass; a row with no valid task still idles (its tasks have probability 0).
+    whatever the no-op's mass (log-probabilities, not probabilities, so that a valid task whose
+    probability underflows to 0 is still told apart from a masked one); a row with no valid task
+    still idles.
     """
-    best = probs[:, 1:].argmax(-1) + 1
-    start = probs[:, 1:].sum(-1) > probs[:, 0]
+    best = logp[:, 1:].argmax(-1) + 1
+    start = torch.logsumexp(logp[:, 1:], -1) > logp[:, 0]
     if must_start is not None:
-        start = start | (must_start & (probs[:, 1:].sum(-1) > 0))
+        start = start | (must_start & (logp[:, 1:].max(-1).values > MASKED / 2))
     return torch.where(start, best, torch.zeros_like(best))
-
-
-RUNNING_COLUMN = CLUSTER_FEATURES.index("running")
-
-
-def system_idle(obs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """[B] bool: no cluster runs anything (the agent sees every cluster's running count).
-
-    The greedy policy's no-deadlock rule: when the whole system is idle, an agent with a task that
-    fits starts it, so a greedy policy can never idle forever. Idling one cluster while others
-    run stays the policy's choice: on heterogeneous clusters, waiting for a faster cluster can be
-    right (a per-cluster work-conserving rule cost 0.05 slots of mean JCT on paper_hetero6).
-    """
-    return (obs["clusters"][..., RUNNING_COLUMN] == 0).all(-1)
 
 
 def mlp(sizes: list[int], out_gain: float = 1.0) -> nn.Sequential:
@@ -222,9 +211,12 @@ class TapFingerNet(nn.Module):
         obs: dict[str, torch.Tensor],
         actions: torch.Tensor | None = None,
         greedy: bool = False,
+        must_start: torch.Tensor | None = None,
     ) -> tuple[Decision, torch.Tensor]:
         """Sample (or score, when ``actions`` is given) the starts of a batch of observations.
 
+        ``must_start`` ([B] bool, greedy only) makes the flagged rows start their likeliest valid
+        task whatever the no-op's mass (the round-level no-deadlock rule of ``act_batch``).
         Returns the decision and the local critic features.
         """
         context, keys, local = self.encode(obs)
@@ -262,7 +254,7 @@ class TapFingerNet(nn.Module):
             if actions is not None:
                 task = actions[:, 3 * j]
             elif greedy and self.cfg.pointer:
-                task = greedy_task(dist_t.probs, system_idle(obs) if j == 0 else None)
+                task = greedy_task(dist_t.logits, must_start if j == 0 else None)
             else:
                 task = dist_t.sample()
             task = torch.where(alive, task, torch.zeros_like(task))
@@ -349,13 +341,16 @@ class PerAgentNet(nn.Module):
             out = out.index_copy(0, idx, value)
         return out
 
-    def decide(self, obs, actions=None, greedy=False):
+    def decide(self, obs, actions=None, greedy=False, must_start=None):
         b = obs["agent"].shape[0]
         fields: dict[str, list] = {}
         locals_ = []
         for i, idx, sub in self._parts(obs):
             acts = None if actions is None else actions[idx]
-            decision, local = self.nets[i].decide(sub, actions=acts, greedy=greedy)
+            force = None if must_start is None else must_start[idx]
+            decision, local = self.nets[i].decide(
+                sub, actions=acts, greedy=greedy, must_start=force
+            )
             for name in Decision.__dataclass_fields__:
                 fields.setdefault(name, []).append((idx, getattr(decision, name)))
             locals_.append((idx, local))
