@@ -161,6 +161,29 @@ def test_evaluate_the_checkpoint(
         assert per["tasks_finished"] == [12.0, 12.0], name
     assert "tapfinger" in capsys.readouterr().out
 
+    # Worker processes (spawned: they load the policy registry and the checkpoint themselves)
+    # give exactly the serial results.
+    par = tmp_path / "eval_workers"
+    code = evaluate.main(
+        [
+            "--config",
+            SMOKE,
+            "--policies",
+            "tapfinger",
+            "--checkpoint",
+            str(smoke_run / "checkpoints" / "latest.pt"),
+            "--episodes",
+            "2",
+            "--workers",
+            "2",
+            "--out",
+            str(par),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    parallel = json.loads((par / "results.json").read_text())["policies"]["tapfinger"]
+    assert parallel["per_episode"] == results["policies"]["tapfinger"]["per_episode"]
+
 
 VARIANTS = {
     "multi-task": ["scenario.mode=multi", "scenario.max_starts=3"],

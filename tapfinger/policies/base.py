@@ -47,6 +47,12 @@ def policy_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def policy_class(name: str) -> Callable[..., Policy] | None:
+    """The class registered as ``name`` (built-ins loaded first), or None."""
+    _load_builtin()
+    return _REGISTRY.get(name)
+
+
 def make_policy(name: str, env: Any, **options: Any) -> Policy:
     """Instantiate the policy ``name`` for ``env`` (its spaces, dims and scenario)."""
     _load_builtin()
