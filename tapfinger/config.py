@@ -87,6 +87,10 @@ class TrainConfig:
     privileged infos, and only during training)."""
     bc_lr: float = 1e-3
     """Learning rate of the warm start (PPO then uses ``lr``)."""
+    critic_warmup: int = 0
+    """PPO iterations at the start of PPO that train the critic only (the actor is frozen), so
+    that a warm-started or ``init_from`` policy meets a fitted critic before its first policy
+    update; 0 turns it off."""
     init_from: str = ""
     """Start from this checkpoint's weights (a shipped policy or a run's ``best.pt``) instead of a
     fresh network, e.g. to fine-tune a shipped policy with more PPO; "" starts fresh."""
@@ -122,7 +126,14 @@ class TrainConfig:
         for key in ("gamma", "gae_lambda"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"{prefix}.{key}: must be in [0, 1]")
-        for key in ("ent_coef", "vf_coef", "bc_steps", "checkpoint_every", "eval_seed"):
+        for key in (
+            "ent_coef",
+            "vf_coef",
+            "bc_steps",
+            "critic_warmup",
+            "checkpoint_every",
+            "eval_seed",
+        ):
             v = getattr(self, key)
             if not (v >= 0 and math.isfinite(v)):
                 raise ConfigError(f"{prefix}.{key}: must be >= 0, got {v!r}")

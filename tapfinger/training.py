@@ -396,6 +396,7 @@ class Trainer:
                 tc,
                 self.rng,
                 self.device,
+                train_policy=self.iteration >= tc.critic_warmup,
             )
             self.iteration += 1
             sps = (self.global_step - step0) / (time.perf_counter() - t_iter)

@@ -168,6 +168,32 @@ def test_one_ppo_update_on_a_real_rollout(trainer: Trainer) -> None:
     assert len(changed) > len(before) // 2
 
 
+def test_critic_warmup_update_leaves_the_actor_untouched(trainer: Trainer) -> None:
+    """``train_policy=False`` (train.critic_warmup): only the central critic's weights move."""
+    tc = trainer.cfg.train
+    state = [trainer._reset_env(env) for env in trainer.envs]
+    ro, last, _ = trainer.collect(state)
+    adv, ret = ro.advantages(last, tc.gamma, tc.gae_lambda)
+    before = {k: v.detach().clone() for k, v in trainer.net.named_parameters()}
+    stats = ppo_update(
+        trainer.net,
+        trainer.optimizer,
+        ro.flat(),
+        adv.reshape(-1),
+        ret.reshape(-1),
+        trainer.norm,
+        tc,
+        np.random.default_rng(0),
+        torch.device("cpu"),
+        train_policy=False,
+    )
+    assert stats["value_loss"] > 0 and stats["policy_loss"] == 0.0 and stats["entropy"] == 0.0
+    changed = {
+        k for k, v in trainer.net.named_parameters() if not torch.equal(v.detach(), before[k])
+    }
+    assert changed and all(k.startswith("critic.") for k in changed), changed
+
+
 # ---------------------------------------------------------------------------------- Bayes rule
 A = 4  # action indices per agent: no-op + a window of 3
 MIN_DEMAND = np.array([2, 1, 0])

@@ -125,8 +125,13 @@ def ppo_update(
     cfg: TrainConfig,
     generator: np.random.Generator,
     device: torch.device,
+    train_policy: bool = True,
 ) -> dict[str, float]:
-    """Clipped PPO epochs over one rollout; returns the mean losses and diagnostics."""
+    """Clipped PPO epochs over one rollout; returns the mean losses and diagnostics.
+
+    With ``train_policy=False`` only the value loss is optimised (critic warm-up): the policy
+    loss and entropy are not computed, so a central critic's update leaves the actor untouched.
+    """
     n = len(advantages)
     norm.update(returns)
     targets = (returns - norm.mean) / norm.std
@@ -137,7 +142,7 @@ def ppo_update(
     obs_keys = [k for k in batch if k not in ("state", "actions", "logp", "keep")]
     # Only observations with something to start carry a policy gradient; the others (only the
     # no-op valid: log-probability 0, entropy 0) train the critic alone.
-    active_all = batch["task_mask"][:, 1:].any(axis=1)
+    active_all = batch["task_mask"][:, 1:].any(axis=1) & train_policy
     local_critic = net.cfg.critic == "local"
     for _ in range(cfg.epochs):
         order = generator.permutation(n)
