@@ -329,6 +329,30 @@ class Trainer:
             last = net_value(self.net, t, states, self.device) * self.norm.std + self.norm.mean
         return ro, last, finished
 
+    def update(
+        self, ro: Rollout, last: np.ndarray, train_policy: bool = True
+    ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+        """One PPO update on a rollout (critic only while ``train_policy`` is off).
+
+        Returns the loss statistics, the advantages and the returns.
+        """
+        tc = self.cfg.train
+        adv, ret = ro.advantages(last, tc.gamma, tc.gae_lambda)
+        self.net.train()
+        stats = ppo_update(
+            self.net,
+            self.optimizer,
+            ro.flat(),
+            adv.reshape(-1),
+            ret.reshape(-1),
+            self.norm,
+            tc,
+            self.rng,
+            self.device,
+            train_policy=train_policy,
+        )
+        return stats, adv, ret
+
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> dict[str, float]:
         """Greedy episodes on the fixed held-out seeds; baselines once, on the same seeds."""
@@ -384,20 +408,7 @@ class Trainer:
             t_iter = time.perf_counter()
             step0 = self.global_step
             ro, last, finished = self.collect(state)
-            adv, ret = ro.advantages(last, tc.gamma, tc.gae_lambda)
-            self.net.train()
-            stats = ppo_update(
-                self.net,
-                self.optimizer,
-                ro.flat(),
-                adv.reshape(-1),
-                ret.reshape(-1),
-                self.norm,
-                tc,
-                self.rng,
-                self.device,
-                train_policy=self.iteration >= tc.critic_warmup,
-            )
+            stats, adv, ret = self.update(ro, last, self.iteration >= tc.critic_warmup)
             self.iteration += 1
             sps = (self.global_step - step0) / (time.perf_counter() - t_iter)
             self._log(stats, ro, adv, ret, finished, sps)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from envs import edge_cluster_v0
-from tapfinger.algorithms.mappo import RunningNorm, gae, log_prob, ppo_update
+from tapfinger.algorithms.mappo import RunningNorm, gae, log_prob
 from tapfinger.config import ExperimentConfig, ModelConfig, load_config
 from tapfinger.conflicts import resolve_conflicts, spare_capacity
 from tapfinger.graph import to_tensors
@@ -140,19 +140,8 @@ def test_one_ppo_update_on_a_real_rollout(trainer: Trainer) -> None:
         again = log_prob(decision, torch.as_tensor(batch["keep"]).float()).numpy()
     np.testing.assert_allclose(again, batch["logp"], atol=1e-4)
 
-    adv, ret = ro.advantages(last, tc.gamma, tc.gae_lambda)
     before = {k: v.detach().clone() for k, v in trainer.net.named_parameters()}
-    stats = ppo_update(
-        trainer.net,
-        trainer.optimizer,
-        batch,
-        adv.reshape(-1),
-        ret.reshape(-1),
-        trainer.norm,
-        tc,
-        np.random.default_rng(0),
-        torch.device("cpu"),
-    )
+    stats, _, ret = trainer.update(ro, last)
     assert set(stats) == {"policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"}
     assert all(math.isfinite(v) for v in stats.values()), stats
     assert stats["value_loss"] > 0 and stats["entropy"] > 0
@@ -170,23 +159,10 @@ def test_one_ppo_update_on_a_real_rollout(trainer: Trainer) -> None:
 
 def test_critic_warmup_update_leaves_the_actor_untouched(trainer: Trainer) -> None:
     """``train_policy=False`` (train.critic_warmup): only the central critic's weights move."""
-    tc = trainer.cfg.train
     state = [trainer._reset_env(env) for env in trainer.envs]
     ro, last, _ = trainer.collect(state)
-    adv, ret = ro.advantages(last, tc.gamma, tc.gae_lambda)
     before = {k: v.detach().clone() for k, v in trainer.net.named_parameters()}
-    stats = ppo_update(
-        trainer.net,
-        trainer.optimizer,
-        ro.flat(),
-        adv.reshape(-1),
-        ret.reshape(-1),
-        trainer.norm,
-        tc,
-        np.random.default_rng(0),
-        torch.device("cpu"),
-        train_policy=False,
-    )
+    stats, _, _ = trainer.update(ro, last, train_policy=False)
     assert stats["value_loss"] > 0 and stats["policy_loss"] == 0.0 and stats["entropy"] == 0.0
     changed = {
         k for k, v in trainer.net.named_parameters() if not torch.equal(v.detach(), before[k])
