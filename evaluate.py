@@ -17,7 +17,7 @@ import sys
 import time
 
 from envs.errors import InputError
-from tapfinger.cli import OneLineParser, add_set_argument
+from tapfinger.cli import OneLineParser, add_set_argument, error_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             evaluation = ev.evaluate(request, on_episode=progress)
         ev.write_outputs(out, evaluation)
     except InputError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        return error_line(exc)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

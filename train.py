@@ -10,7 +10,7 @@ import logging
 import sys
 
 from envs.errors import InputError
-from tapfinger.cli import OneLineParser, add_set_argument
+from tapfinger.cli import OneLineParser, add_set_argument, error_line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
         )
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error_line(exc)
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -25,7 +25,6 @@ Usage: ``python benchmarks/train_throughput.py [--scenario paper_synthetic] [--d
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -43,7 +42,7 @@ from graph_build import median_ms
 
 from envs import edge_cluster_v0
 from envs.errors import InputError
-from tapfinger.cli import add_set_argument
+from tapfinger.cli import OneLineParser, add_set_argument, error_line
 from tapfinger.config import ExperimentConfig, load_config
 from tapfinger.graph import build_graph_batch, stack_observations, to_tensors
 from tapfinger.models.network import TapFingerNet
@@ -207,7 +206,7 @@ def parameter_counts(net: TapFingerNet) -> dict[str, int]:
 
 # ---------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="paper_synthetic", help="training config/preset")
     parser.add_argument("--latency-scenario", default="paper_hetero6")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -227,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_config(args.scenario, args.overrides)
         latency_cfg = load_config(args.latency_scenario)
     except InputError as exc:
-        parser.exit(2, f"error: {exc}\n")
+        parser.exit(error_line(exc))
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     print(
         f"device={device} threads={torch.get_num_threads()} cores={os.cpu_count()} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import NoReturn
 
 
@@ -11,6 +12,12 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see --help)\n")
+
+
+def error_line(problem: BaseException | str) -> int:
+    """Report bad input as one ``error: ...`` line on stderr; returns the exit code, 2."""
+    print(f"error: {' '.join(str(problem).split())}", file=sys.stderr)
+    return 2
 
 
 def add_set_argument(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,6 @@ baselines evaluated on the same seeds as flat lines, and the training episodes' 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tapfinger.cli import OneLineParser, error_line
 
 
 def plot(runs: list[Path], out: Path, title: str = "") -> Path:
@@ -60,7 +61,7 @@ def plot(runs: list[Path], out: Path, title: str = "") -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Plot learning curves of training runs.")
+    parser = OneLineParser(description="Plot learning curves of training runs.")
     parser.add_argument("runs", nargs="+", help="run folders (with TensorBoard events)")
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--title", default="")
@@ -68,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = [Path(r) for r in args.runs]
     missing = [r for r in runs if not list(r.glob("events.out.tfevents.*"))]
     if missing:
-        print(f"error: no TensorBoard events in {missing[0]}", file=sys.stderr)
-        return 2
+        return error_line(f"no TensorBoard events in {missing[0]}")
     print(f"wrote {plot(runs, Path(args.out), args.title)}")
     return 0
 

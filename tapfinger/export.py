@@ -8,11 +8,11 @@ resumed. Refuses to overwrite an existing file unless ``--overwrite``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from envs.errors import InputError
+from tapfinger.cli import OneLineParser, error_line
 from tapfinger.training import load_checkpoint, save_atomic
 
 SHIPPED_KEYS = ("format", "model", "config", "shapes", "counters", "best_jct", "value_norm")
@@ -30,7 +30,7 @@ def export(src: str | Path, dst: str | Path, overwrite: bool = False) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Export a checkpoint for shipping.")
+    parser = OneLineParser(description="Export a checkpoint for shipping.")
     parser.add_argument("src", help="checkpoint written by train.py")
     parser.add_argument("dst", help="output file, e.g. checkpoints/quickstart.pt")
     parser.add_argument("--overwrite", action="store_true")
@@ -38,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = export(args.src, args.dst, args.overwrite)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error_line(exc)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0
 
