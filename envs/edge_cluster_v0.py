@@ -19,7 +19,7 @@ from envs.errors import ConfigError
 from envs.metrics import episode_metrics, task_records
 from envs.observation import Dims, ObservationBuilder, dims_for
 from envs.scenario import ScenarioConfig, load_scenario
-from envs.simulator import Simulator, Status
+from envs.simulator import Simulator, Status, spare_capacity
 from envs.speed_models import SpeedModel, build_speed_model
 from envs.trace import Trace, generate_trace, load_trace
 
@@ -155,13 +155,6 @@ class EdgeClusterEnv(ParallelEnv):
             seq.append((idx, cpu, gpu))
         return seq
 
-    def _spare(self, c: int, task: int) -> float:
-        """How many copies of the task's minimum demand fit the cluster's free resources."""
-        need = self.trace.min_demand[task, :2]
-        free = self.sim.free[c, :2]
-        ratios = [free[k] / need[k] for k in range(2) if need[k] > 0]
-        return float(min(ratios)) if ratios else float(free.sum())
-
     def step(self, actions: dict[str, Any]):
         sim = self.sim
         d = self.dims
@@ -191,7 +184,8 @@ class EdgeClusterEnv(ParallelEnv):
                 winners[task] = agents[0]
                 continue
             if self.scenario.conflict_rule == "spare_capacity":
-                spare = np.array([self._spare(c, task) for c in agents])
+                need = self.trace.min_demand[task]
+                spare = np.array([spare_capacity(sim.free[c], need) for c in agents])
                 best = np.flatnonzero(spare == spare.max())
                 win = agents[int(self._conflict_rng.choice(best))]
             else:

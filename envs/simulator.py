@@ -46,7 +46,13 @@ class SlotOutcome:
     """Sum over the elapsed slots of the tasks in the system (team cost)."""
     attributed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     """Per cluster: sum over the elapsed slots of the tasks attributed to it."""
-    finished: int = 0
+
+
+def spare_capacity(free: np.ndarray, demand: np.ndarray) -> float:
+    """How many copies of the minimum demand (cpu, gpu) fit the free resources (the paper's
+    spare capacity, used by the spare-capacity conflict rule and the Bayes rule)."""
+    ratios = [free[k] / demand[k] for k in range(2) if demand[k] > 0]
+    return float(min(ratios)) if ratios else float(free[:2].sum())
 
 
 class Simulator:
@@ -89,7 +95,6 @@ class Simulator:
         self.attained_gpu = np.zeros(t)
         self.run_slots = np.zeros(t, dtype=np.int64)
         self.switched = np.zeros(t, dtype=bool)
-        self.switches = np.zeros(t, dtype=np.int64)
         self.free = self.capacity.copy()
         self.waiting: list[int] = []
         self.running: list[list[int]] = [[] for _ in range(self.n)]
@@ -179,7 +184,6 @@ class Simulator:
             self.first_alloc[task] = a
         elif self.progress[task] > 0:
             self.switched[task] = True  # resuming a paused task pays the switch penalty
-            self.switches[task] += 1
         self.waiting.pop(bisect.bisect_left(self.waiting, task))
         self.running[c].append(task)
         self._windows = None
@@ -217,7 +221,6 @@ class Simulator:
         self.alloc[task, 0] = cpu
         self.alloc[task, 1] = gpu
         self.switched[task] = True
-        self.switches[task] += 1
         return True
 
     def end_slot(self) -> SlotOutcome:
@@ -266,9 +269,9 @@ class Simulator:
         out.in_system += k * self.in_system()
         out.attributed += k * self.attributed()
         run = [t for r in self.running for t in r]
-        for c in range(self.n):
-            self.busy[c] += k * (self.capacity[c] - self.free[c])
-        self.util_trace.append((self.slot, (self.capacity - self.free).copy()))
+        used = self.capacity - self.free
+        self.busy += k * used
+        self.util_trace.append((self.slot, used))
         if run:
             ids = np.asarray(run)
             rate = self.speed.rate(
@@ -290,7 +293,6 @@ class Simulator:
                 self.status[task] = Status.DONE
                 self.finish_slot[task] = self.slot + k
             self.num_done += len(finished)
-            out.finished += len(finished)
         self.slot += k
         self.round = 0
         self._arrive()

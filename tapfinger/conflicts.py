@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def spare_capacity(free: np.ndarray, demand: np.ndarray) -> float:
-    """How many copies of the minimum demand (cpu, gpu) fit the free resources."""
-    ratios = [free[k] / demand[k] for k in range(2) if demand[k] > 0]
-    return float(min(ratios)) if ratios else float(free[:2].sum())
+from envs.simulator import spare_capacity
 
 
 def resolve_conflicts(

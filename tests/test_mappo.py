@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from envs import edge_cluster_v0
+from envs.simulator import spare_capacity
 from tapfinger.algorithms.mappo import RunningNorm, gae, log_prob
 from tapfinger.config import ExperimentConfig, ModelConfig, load_config
-from tapfinger.conflicts import resolve_conflicts, spare_capacity
+from tapfinger.conflicts import resolve_conflicts
 from tapfinger.graph import to_tensors
 from tapfinger.models.network import Decision
 from tapfinger.policies.base import make_policy
