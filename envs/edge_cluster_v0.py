@@ -19,7 +19,7 @@ from envs.errors import ConfigError
 from envs.metrics import episode_metrics, task_records
 from envs.observation import Dims, ObservationBuilder, dims_for
 from envs.scenario import ScenarioConfig, load_scenario
-from envs.simulator import Simulator, Status, spare_capacity
+from envs.simulator import InfeasibleStart, Simulator, Status, spare_capacity
 from envs.speed_models import SpeedModel, build_speed_model
 from envs.trace import Trace, generate_trace, load_trace
 
@@ -175,8 +175,8 @@ class EdgeClusterEnv(ParallelEnv):
                     break
                 is_start = idx <= d.window
                 plan.append((task, cpu, gpu, is_start))
-                if is_start:
-                    claims.setdefault(task, []).append(c)
+                if is_start and c not in claims.setdefault(task, []):
+                    claims[task].append(c)  # an agent never conflicts with itself
             plans.append(plan)
         winners = {}
         for task, agents in claims.items():
@@ -205,7 +205,7 @@ class EdgeClusterEnv(ParallelEnv):
                         changes += 1
                     elif sim.resize(c, task, cpu, gpu):
                         changes += 1
-                except Exception:
+                except InfeasibleStart:
                     invalid[c] += 1
                     break
         sim.round += 1

@@ -111,6 +111,19 @@ def test_multi_mode_starts_a_sequence_in_one_round():
     assert rec.cluster.tolist() == [0, 0, 1]
 
 
+def test_the_same_task_twice_in_one_sequence_is_no_conflict():
+    """A sequence naming one task twice starts it once; the repeat is an invalid action, not a
+    conflict of the agent with itself (which would also change the tie-break odds)."""
+    env, _ = tiny("multi", clusters=((4, 2), (4, 4)))
+    env.reset(seed=0)
+    _obs, _r, *_, infos = env.step(act(env, cluster_0=[(1, 2, 1), (1, 2, 1)]))
+    assert infos["cluster_0"]["started"] == 1
+    assert infos["cluster_0"]["invalid_actions"] == 1
+    assert infos["cluster_0"]["conflicts_lost"] == 0
+    assert env.episode_summary()["conflicts"] == 0
+    env.check_invariants()
+
+
 def test_infeasible_choice_is_a_reported_noop():
     env, _ = tiny("single")
     env.reset(seed=0)
