@@ -282,6 +282,11 @@ class Trainer:
         self.next_seed += 1
         return env.reset(seed=seed)
 
+    def _flat(self, state: list[tuple[dict, dict]]) -> tuple[list[dict], list[dict]]:
+        """Observations and infos of every (env, agent), env-major: the order of ``act_batch``."""
+        obs_list = [obs[a] for obs, _ in state for a in self.agents]
+        return obs_list, [info[a] for _, info in state for a in self.agents]
+
     def collect(self, state: list[tuple[dict, dict]]) -> tuple[Rollout, np.ndarray, list[dict]]:
         """Step every env ``rollout_steps`` rounds with the sampling policy."""
         tc = self.cfg.train
@@ -289,8 +294,7 @@ class Trainer:
         ro = Rollout()
         finished: list[dict] = []
         for _ in range(tc.rollout_steps):
-            obs_list = [obs[a] for obs, _ in state for a in self.agents]
-            facts = [info[a] for _, info in state for a in self.agents]
+            obs_list, facts = self._flat(state)
             states = np.repeat(np.stack([env.state() for env in self.envs]), n, axis=0)
             out = act_batch(
                 self.net, obs_list, facts, n, False, self.cfg.model.bayes, self.device, states
@@ -322,7 +326,7 @@ class Trainer:
             ro.dones.append(dones)
             ro.slots.append(slots)
             self.global_step += len(self.envs)
-        obs_list = [obs[a] for obs, _ in state for a in self.agents]
+        obs_list, _ = self._flat(state)
         states = np.repeat(np.stack([env.state() for env in self.envs]), n, axis=0)
         t = to_tensors(model_inputs(obs_list), self.device)
         with torch.no_grad():
@@ -491,8 +495,7 @@ class Trainer:
             for _ in range(rounds):
                 student = None
                 if self.rng.random() >= beta:
-                    obs_list = [obs[a] for obs, _ in state for a in self.agents]
-                    facts = [info[a] for _, info in state for a in self.agents]
+                    obs_list, facts = self._flat(state)
                     student = act_batch(
                         self.net, obs_list, facts, n, False, self.cfg.model.bayes, self.device
                     )["env_actions"]

@@ -33,13 +33,6 @@ from envs.errors import ConfigError
 CPU, GPU, MEM = 0, 1, 2
 
 
-def task_mask(obs: dict) -> np.ndarray:
-    """The task-dimension mask of an observation (``task_mask``; older envs: ``action_mask``)."""
-    if "task_mask" in obs:
-        return np.asarray(obs["task_mask"])
-    return np.asarray(obs["action_mask"])
-
-
 # ---------------------------------------------------------------------------------- snapshot
 @dataclass
 class TaskView:
@@ -321,7 +314,7 @@ class Plan:
 def masked_valid(obs: dict, action: int, cpu: int, gpu: int) -> bool:
     """Is (action, cpu, gpu) allowed by the observation's task and allocation masks?"""
     return bool(
-        task_mask(obs)[action] and obs["cpu_mask"][action][cpu] and obs["gpu_mask"][action][gpu]
+        obs["task_mask"][action] and obs["cpu_mask"][action][cpu] and obs["gpu_mask"][action][gpu]
     )
 
 

@@ -29,7 +29,6 @@ class TapFingerPolicy:
         network: Any = None,
         sample: bool = False,
         device: torch.device | str = "cpu",
-        seed: int = 0,
     ) -> None:
         from tapfinger.training import (
             build_network,
@@ -52,7 +51,6 @@ class TapFingerPolicy:
             network.to(self.device)
         self.net = network
         self.bayes = self.net.cfg.bayes
-        self.generator_seed = seed
 
     def reset(self, seed: int | None = None) -> None:
         if self.sample:
