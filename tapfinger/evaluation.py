@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import inspect
 import io
 import json
 import logging
@@ -38,8 +37,7 @@ from envs.errors import ConfigError, TraceError
 from envs.scenario import RESOURCE_KINDS, ScenarioConfig
 from envs.trace import Trace, load_trace
 from tapfinger.config import ExperimentConfig, config_to_dict, load_config
-from tapfinger.policies import base as policy_base
-from tapfinger.policies.base import ORACLE_POLICIES, make_policy, policy_names
+from tapfinger.policies import make_policy, policy_entry, policy_names
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,6 @@ SCHEMA_VERSION = 1
 
 #: Learned policies: never the "best baseline", and left out of ``--policies all`` unless a
 #: checkpoint is given.
-LEARNED_POLICIES = frozenset({"tapfinger"})
 
 #: Every file an evaluation writes into its output folder.
 OUTPUT_FILES = (
@@ -195,7 +192,9 @@ def _resolve_policies(
     else:
         requested = list(policies)
     if requested == ["all"]:
-        requested = [p for p in known if checkpoint is not None or p not in LEARNED_POLICIES]
+        requested = [
+            p for p in known if checkpoint is not None or not policy_entry(p).needs_checkpoint
+        ]
     if not requested:
         raise ConfigError("no policies to evaluate")
     for name in requested:
@@ -206,17 +205,10 @@ def _resolve_policies(
 
 
 def _policy_options(name: str, checkpoint: str | None) -> dict[str, Any]:
-    """``checkpoint=...`` for the policies whose constructor takes it, else nothing."""
-    if checkpoint is None:
+    """``checkpoint=...`` for the policies that are built from one, else nothing."""
+    if checkpoint is None or not policy_entry(name).needs_checkpoint:
         return {}
-    cls = policy_base.policy_class(name)
-    if cls is None:
-        return {}
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return {}
-    return {"checkpoint": checkpoint} if "checkpoint" in params else {}
+    return {"checkpoint": checkpoint}
 
 
 def check_output_dir(out: str | Path, overwrite: bool) -> Path:
@@ -406,7 +398,7 @@ def _mean(values: np.ndarray) -> float:
 
 def is_baseline(name: str) -> bool:
     """A rule-based baseline without privileged facts: a candidate for the best baseline."""
-    return name not in ORACLE_POLICIES and name not in LEARNED_POLICIES
+    return policy_entry(name).baseline
 
 
 def summarize(request: EvalRequest, results: Sequence[EpisodeResult]) -> dict[str, Any]:
@@ -433,8 +425,8 @@ def summarize(request: EvalRequest, results: Sequence[EpisodeResult]) -> dict[st
             )
         entry: dict[str, Any] = {
             "episodes": len(runs),
-            "oracle": name in ORACLE_POLICIES,
-            "learned": name in LEARNED_POLICIES,
+            "oracle": policy_entry(name).oracle,
+            "learned": policy_entry(name).learned,
             "truncated_episodes": truncated,
         }
         for m in EPISODE_METRICS:

@@ -30,7 +30,7 @@ from tapfinger.config import ExperimentConfig, config_to_dict, load_config
 from tapfinger.conflicts import resolve_conflicts
 from tapfinger.graph import node_feature_dims, stack_observations, to_tensors
 from tapfinger.models.network import PerAgentNet, TapFingerNet
-from tapfinger.policies.base import make_policy
+from tapfinger.policies import make_policy
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from envs.observation import after_start
 from envs.scenario import ClusterSpec, ScenarioConfig, TaskTypeSpec
 from envs.trace import Trace
 from tapfinger.policies import make_policy
-from tapfinger.policies.base import ORACLE_POLICIES
+from tapfinger.policies import policy_entry, policy_names
 from tapfinger.policies.common import (
     BaselinePolicy,
     FittedSpeed,
@@ -60,7 +60,7 @@ def episode(env: EdgeClusterEnv, name: str, seed: int, **options) -> tuple[dict,
     obs, infos = env.reset(seed=seed)
     trail = []
     while env.agents:
-        given = infos if name in ORACLE_POLICIES else without_oracle(infos)
+        given = infos if policy_entry(name).oracle else without_oracle(infos)
         actions = policy.act(obs, given)
         for agent, a in actions.items():
             assert env.action_space(agent).contains(a)
@@ -112,8 +112,9 @@ def test_deterministic_under_a_seed(name):
 
 
 def test_registry_marks_only_sjf_as_oracle():
-    assert "sjf" in ORACLE_POLICIES
-    assert not (set(BASELINES) - {"sjf"}) & ORACLE_POLICIES
+    oracles = {name for name in policy_names() if policy_entry(name).oracle}
+    assert oracles == {"sjf"}
+    assert {name for name in policy_names() if policy_entry(name).learned} == {"tapfinger"}
 
 
 def test_elastic_variants_are_chosen_by_the_env():
@@ -161,7 +162,7 @@ def first_starts(env: EdgeClusterEnv, name: str, **options) -> dict[str, tuple[i
     policy = make_policy(name, env, **options)
     obs, infos = env.reset(seed=0)
     policy.reset(0)
-    actions = policy.act(obs, infos if name in ORACLE_POLICIES else without_oracle(infos))
+    actions = policy.act(obs, infos if policy_entry(name).oracle else without_oracle(infos))
     out = {}
     for agent, a in actions.items():
         idx = int(a[0])

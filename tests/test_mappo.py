@@ -21,7 +21,7 @@ from tapfinger.config import ExperimentConfig, ModelConfig, load_config
 from tapfinger.conflicts import resolve_conflicts
 from tapfinger.graph import to_tensors
 from tapfinger.models.network import Decision
-from tapfinger.policies.base import make_policy
+from tapfinger.policies import make_policy
 from tapfinger.training import Trainer, build_network
 
 torch.set_num_threads(1)  # tiny graphs: one thread is far faster than two

@@ -3,6 +3,7 @@
 from tapfinger.policies import (  # noqa: F401  (importing a module registers its policies)
     drf,
     fifo,
+    learned,
     min_policy,
     optimus,
     random_policy,
@@ -10,6 +11,13 @@ from tapfinger.policies import (  # noqa: F401  (importing a module registers it
     tetris,
     tiresias,
 )
-from tapfinger.policies.base import Policy, make_policy, policy_names, register
+from tapfinger.policies.registry import (
+    Policy,
+    PolicyEntry,
+    make_policy,
+    policy_entry,
+    policy_names,
+    register,
+)
 
-__all__ = ["Policy", "make_policy", "policy_names", "register"]
+__all__ = ["Policy", "PolicyEntry", "make_policy", "policy_entry", "policy_names", "register"]

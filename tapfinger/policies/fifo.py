@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapfinger.policies.base import register
+from tapfinger.policies.registry import register
 from tapfinger.policies.common import (
     BaselinePolicy,
     Plan,

@@ -13,10 +13,10 @@ import torch
 
 from envs.errors import ConfigError
 from tapfinger.config import ExperimentConfig, config_from_dict
-from tapfinger.policies.base import register
+from tapfinger.policies.registry import register
 
 
-@register("tapfinger")
+@register("tapfinger", learned=True, needs_checkpoint=True)
 class TapFingerPolicy:
     """Decides for all agents of one env in one batched forward pass."""
 

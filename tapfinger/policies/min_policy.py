@@ -11,7 +11,7 @@ per agent in multi-task mode); the allocation is always the minimum demand.
 
 from __future__ import annotations
 
-from tapfinger.policies.base import register
+from tapfinger.policies.registry import register
 from tapfinger.policies.common import Plan, TaskView, min_alloc
 from tapfinger.policies.random_policy import RandomStarts
 

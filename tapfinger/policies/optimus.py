@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from tapfinger.policies.base import register
+from tapfinger.policies.registry import register
 from tapfinger.policies.common import (
     CPU,
     GPU,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapfinger.policies.base import register
+from tapfinger.policies.registry import register
 from tapfinger.policies.common import CPU, GPU, BaselinePolicy, Plan, Snapshot, TaskView
 
 
