@@ -10,8 +10,7 @@ from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.observation import after_start
 from envs.scenario import ClusterSpec, ScenarioConfig, TaskTypeSpec
 from envs.trace import Trace
-from tapfinger.policies import make_policy
-from tapfinger.policies import policy_entry, policy_names
+from tapfinger.policies import make_policy, policy_entry, policy_names
 from tapfinger.policies.common import (
     BaselinePolicy,
     FittedSpeed,

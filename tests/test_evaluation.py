@@ -15,8 +15,8 @@ import evaluate
 from envs.trace import generate_trace, save_trace
 from tapfinger import evaluation
 from tapfinger.config import load_config
-from tapfinger.policies import registry
 from tapfinger.evaluation import EpisodeResult, EvalRequest, bootstrap_ci, summarize
+from tapfinger.policies import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--config", "quickstart", "--set", "scenario.num_tasks=12", "--episodes", "3"]

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from tapfinger.policies.registry import register
 from tapfinger.policies.common import (
     CPU,
     GPU,
@@ -48,6 +47,7 @@ from tapfinger.policies.common import (
     place_in_order,
     plan_towards,
 )
+from tapfinger.policies.registry import register
 
 
 def unit_vector(demand: np.ndarray) -> np.ndarray:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapfinger.policies.registry import register
 from tapfinger.policies.common import (
     BaselinePolicy,
     Plan,
@@ -27,6 +26,7 @@ from tapfinger.policies.common import (
     min_alloc,
     place_in_order,
 )
+from tapfinger.policies.registry import register
 
 
 def cap_alloc(plan: Plan, c: int, tv: TaskView) -> tuple[int, int] | None:

@@ -11,9 +11,9 @@ per agent in multi-task mode); the allocation is always the minimum demand.
 
 from __future__ import annotations
 
-from tapfinger.policies.registry import register
 from tapfinger.policies.common import Plan, TaskView, min_alloc
 from tapfinger.policies.random_policy import RandomStarts
+from tapfinger.policies.registry import register
 
 
 @register("min")

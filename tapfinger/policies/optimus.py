@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 
-from tapfinger.policies.registry import register
 from tapfinger.policies.common import (
     CPU,
     GPU,
@@ -59,6 +58,7 @@ from tapfinger.policies.common import (
     TaskView,
     plan_towards,
 )
+from tapfinger.policies.registry import register
 
 
 class Group:

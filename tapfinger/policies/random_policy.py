@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapfinger.policies.registry import register
 from tapfinger.policies.common import CPU, GPU, BaselinePolicy, Plan, Snapshot, TaskView
+from tapfinger.policies.registry import register
 
 
 class RandomStarts(BaselinePolicy):

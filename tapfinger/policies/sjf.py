@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from tapfinger.policies.registry import register
 from tapfinger.policies.common import (
     CPU,
     GPU,
@@ -42,6 +41,7 @@ from tapfinger.policies.common import (
     check_choice,
     free_score,
 )
+from tapfinger.policies.registry import register
 
 
 class SlotsTable:

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from tapfinger.policies.registry import register
 from tapfinger.policies.common import (
     CPU,
     GPU,
@@ -34,6 +33,7 @@ from tapfinger.policies.common import (
     Snapshot,
     TaskView,
 )
+from tapfinger.policies.registry import register
 
 
 @register("tetris")

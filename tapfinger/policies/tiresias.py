@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 
-from tapfinger.policies.registry import register
 from tapfinger.policies.common import (
     CPU,
     GPU,
@@ -56,6 +55,7 @@ from tapfinger.policies.common import (
     check_choice,
     plan_towards,
 )
+from tapfinger.policies.registry import register
 
 
 def spread(mins: np.ndarray, caps: np.ndarray, spare: np.ndarray) -> np.ndarray:
