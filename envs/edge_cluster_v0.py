@@ -18,7 +18,7 @@ from pettingzoo import ParallelEnv
 from envs.errors import ConfigError
 from envs.metrics import episode_metrics, task_records
 from envs.observation import Dims, ObservationBuilder, dims_for
-from envs.scenario import ScenarioConfig, load_scenario
+from envs.scenario import RESOURCE_KINDS, ScenarioConfig, load_scenario
 from envs.simulator import InfeasibleStart, Simulator, Status, spare_capacity
 from envs.speed_models import SpeedModel, build_speed_model
 from envs.trace import Trace, generate_trace, load_trace
@@ -267,6 +267,19 @@ class EdgeClusterEnv(ParallelEnv):
         slots = max(self.sim.slot, 1)
         cap = np.maximum(self.capacity, 1) * slots
         return np.where(self.capacity > 0, self.sim.busy / cap, 0.0)
+
+    def utilization_trace(self) -> tuple[np.ndarray, np.ndarray]:
+        """The episode's allocation over time, summed over clusters.
+
+        Returns:
+            ``slots`` int [E + 1]: the slot at which each allocation starts, then the current
+            slot; ``alloc`` int [E, 3]: resources allocated per kind from ``slots[i]`` until
+            ``slots[i + 1]``.
+        """
+        trace = self.sim.util_trace
+        slots = np.asarray([s for s, _ in trace] + [self.sim.slot], dtype=np.int64)
+        alloc = np.asarray([a.sum(axis=0) for _, a in trace], dtype=np.int64)
+        return slots, alloc.reshape(-1, len(RESOURCE_KINDS))
 
     def check_invariants(self) -> None:
         """DESIGN §4.1 invariants; tests call this after every step."""

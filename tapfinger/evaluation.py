@@ -281,11 +281,7 @@ def run_episode(job: EpisodeJob) -> EpisodeResult:
         job.policy, job.seed, summary, jct, truncated, time.perf_counter() - start
     )
     if job.record_utilization:
-        sim = env.sim
-        slots = [s for s, _ in sim.util_trace]
-        alloc = [a.sum(axis=0) for _, a in sim.util_trace]
-        result.util_slots = np.asarray([*slots, sim.slot], dtype=np.int64)
-        result.util_alloc = np.asarray(alloc, dtype=np.int64).reshape(-1, len(RESOURCE_KINDS))
+        result.util_slots, result.util_alloc = env.utilization_trace()
     return result
 
 
