@@ -10,6 +10,11 @@ model``). :func:`import_alibaba` turns them into edge clusters (:class:`ClusterS
 vendored ``envs/data/alibaba_openb.trace.csv`` and prints the capacities for
 ``configs/alibaba_openb.yaml``.
 
+Every rule is documented here, in one place; the code follows them by concept:
+:mod:`envs.alibaba_csv` reads and validates the two lists, :mod:`envs.alibaba_clusters` groups
+nodes into edge clusters, :mod:`envs.alibaba_tasks` turns pods into tasks, and this module puts
+them together (:func:`import_alibaba`) and is the command line.
+
 Conversion rules (every one of them; defaults in brackets):
 
 Units.
@@ -95,9 +100,6 @@ and the column.
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
-import math
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -106,69 +108,52 @@ from typing import Literal
 
 import numpy as np
 
-from envs.errors import InputError, TraceError
+from envs.alibaba_clusters import (
+    DEFAULT_NODE_FRACTION,
+    group_nodes,
+    pooled_capacity,
+    select_nodes,
+)
+from envs.alibaba_csv import (
+    GPU_UNITS_PER_GPU,
+    NODE_COLUMNS,
+    POD_COLUMNS,
+    POD_PHASES,
+    Node,
+    Pod,
+    read_nodes,
+    read_pods,
+)
+from envs.alibaba_tasks import (
+    DEFAULT_MAX_LIFETIME_S,
+    TASK_TYPES,
+    pod_demand,
+    pod_type,
+    pods_to_trace,
+)
+from envs.errors import InputError
 from envs.scenario import ClusterSpec
 from envs.trace import Trace, save_trace
 
-#: GPU units per physical GPU: capacities and demands count tenths of a GPU.
-GPU_UNITS_PER_GPU = 10
-
-#: Default share of the nodes kept (per GPU model, at least one node each); see the docstring.
-DEFAULT_NODE_FRACTION = 0.003
-
-#: Default lifetime cap of long-running services with ``long_running="cap"`` (one day).
-DEFAULT_MAX_LIFETIME_S = 86_400.0
-
-#: Task type names, in the order used for ``Trace.type_names``.
-TASK_TYPES = ("cpu", "gpu_share", "gpu_1", "gpu_multi")
-
-POD_COLUMNS = (
-    "name",
-    "cpu_milli",
-    "memory_mib",
-    "num_gpu",
-    "gpu_milli",
-    "gpu_spec",
-    "qos",
-    "pod_phase",
-    "creation_time",
-    "deletion_time",
-    "scheduled_time",
-)
-NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
-POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
-
-
-@dataclass
-class Node:
-    """One node of the node list, in simulator units."""
-
-    sn: str
-    cpu: int
-    """CPU cores (``cpu_milli // 1000``)."""
-    gpu: int
-    """GPU units (tenths of a GPU)."""
-    mem: int
-    """Memory in GiB (``memory_mib // 1024``)."""
-    model: str
-    """GPU model; empty for CPU-only nodes."""
-
-
-@dataclass
-class Pod:
-    """One pod of the pod list, as parsed (times in seconds, requests in the file's units)."""
-
-    row: int
-    name: str
-    cpu_milli: int
-    memory_mib: int
-    num_gpu: int
-    gpu_milli: int
-    gpu_spec: tuple[str, ...]
-    phase: str
-    creation: int
-    deletion: int
-    scheduled: int | None
+__all__ = [
+    "DEFAULT_MAX_LIFETIME_S",
+    "DEFAULT_NODE_FRACTION",
+    "GPU_UNITS_PER_GPU",
+    "NODE_COLUMNS",
+    "POD_COLUMNS",
+    "POD_PHASES",
+    "TASK_TYPES",
+    "AlibabaImport",
+    "Node",
+    "Pod",
+    "import_alibaba",
+    "main",
+    "pod_demand",
+    "pod_type",
+    "read_nodes",
+    "read_pods",
+    "select_nodes",
+]
 
 
 @dataclass
@@ -183,169 +168,6 @@ class AlibabaImport:
     """Per cluster: the names (``sn``) of its nodes."""
     stats: dict[str, int] = field(default_factory=dict)
     """Counts: pods read, kept, dropped or capped per rule, tasks per type, nodes kept."""
-
-
-# ---------------------------------------------------------------------------------- parsing
-def _read_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a CSV with a header, as (row number, cells); checks the columns exist."""
-    try:
-        fh = open(path, newline="", encoding="utf-8")
-    except FileNotFoundError:
-        raise TraceError(f"file not found: {path}") from None
-    with fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise TraceError(f"{path}: empty file (expected a header: {', '.join(columns)})")
-        header = [h.strip() for h in header]
-        for col in columns:
-            if col not in header:
-                raise TraceError(f"{path}: header, column '{col}': missing")
-        pos = {col: header.index(col) for col in columns}
-        rows = []
-        for r, row in enumerate(reader, start=1):
-            if not row:
-                continue
-            cells = {}
-            for col in columns:
-                if pos[col] >= len(row):
-                    raise TraceError(
-                        f"{path}: row {r}, column '{col}': missing "
-                        f"(the row has {len(row)} of {len(header)} columns)"
-                    )
-                cells[col] = row[pos[col]].strip()
-            rows.append((r, cells))
-    return rows
-
-
-def _int_cell(cells: dict[str, str], col: str, where: str) -> int:
-    text = cells[col]
-    try:
-        v = int(text)
-    except ValueError:
-        raise TraceError(f"{where}, column '{col}': expected an integer, got {text!r}") from None
-    if v < 0:
-        raise TraceError(f"{where}, column '{col}': must be >= 0, got {v}")
-    return v
-
-
-def read_nodes(path: str | Path) -> list[Node]:
-    """Parse and validate the node list (``sn, cpu_milli, memory_mib, gpu, model``)."""
-    path = Path(path)
-    nodes = []
-    seen: set[str] = set()
-    for r, cells in _read_rows(path, NODE_COLUMNS):
-        where = f"{path}: row {r}"
-        sn = cells["sn"]
-        if not sn:
-            raise TraceError(f"{where}, column 'sn': empty")
-        if sn in seen:
-            raise TraceError(f"{where}, column 'sn': duplicate node {sn!r}")
-        seen.add(sn)
-        cpu = _int_cell(cells, "cpu_milli", where)
-        mem = _int_cell(cells, "memory_mib", where)
-        gpu = _int_cell(cells, "gpu", where)
-        model = cells["model"]
-        if gpu > 0 and not model:
-            raise TraceError(f"{where}, column 'model': empty for a node with {gpu} GPUs")
-        nodes.append(Node(sn, cpu // 1000, gpu * GPU_UNITS_PER_GPU, mem // 1024, model))
-    if not nodes:
-        raise TraceError(f"{path}: holds no nodes")
-    return nodes
-
-
-def read_pods(path: str | Path) -> list[Pod]:
-    """Parse and validate the pod list (see the module docstring for the checks)."""
-    path = Path(path)
-    pods = []
-    for r, cells in _read_rows(path, POD_COLUMNS):
-        where = f"{path}: row {r}"
-        cpu = _int_cell(cells, "cpu_milli", where)
-        mem = _int_cell(cells, "memory_mib", where)
-        num_gpu = _int_cell(cells, "num_gpu", where)
-        gpu_milli = _int_cell(cells, "gpu_milli", where)
-        creation = _int_cell(cells, "creation_time", where)
-        deletion = _int_cell(cells, "deletion_time", where)
-        scheduled = _int_cell(cells, "scheduled_time", where) if cells["scheduled_time"] else None
-        phase = cells["pod_phase"]
-        if phase not in POD_PHASES:
-            raise TraceError(
-                f"{where}, column 'pod_phase': {phase!r} is not one of {', '.join(POD_PHASES)}"
-            )
-        if num_gpu == 0 and gpu_milli > 0:
-            raise TraceError(f"{where}, column 'gpu_milli': {gpu_milli} with num_gpu 0")
-        if num_gpu > 0 and not 1 <= gpu_milli <= 1000:
-            raise TraceError(
-                f"{where}, column 'gpu_milli': must be in 1..1000 for a GPU pod, got {gpu_milli}"
-            )
-        if deletion < creation:
-            raise TraceError(
-                f"{where}, column 'deletion_time': {deletion} is before creation_time {creation}"
-            )
-        spec = tuple(s.strip() for s in cells["gpu_spec"].split("|") if s.strip())
-        pods.append(
-            Pod(
-                r,
-                cells["name"],
-                cpu,
-                mem,
-                num_gpu,
-                gpu_milli,
-                spec,
-                phase,
-                creation,
-                deletion,
-                scheduled,
-            )
-        )
-    if not pods:
-        raise TraceError(f"{path}: holds no pods")
-    return pods
-
-
-# ---------------------------------------------------------------------------------- conversion
-def pod_demand(pod: Pod) -> tuple[int, int, int]:
-    """Minimum demand (cpu cores, GPU units, memory GiB) of a pod; see the module docstring."""
-    cpu = max(1, math.ceil(pod.cpu_milli / 1000))
-    if pod.num_gpu == 0:
-        gpu = 0
-    elif pod.gpu_milli == 1000 or pod.num_gpu > 1:
-        gpu = pod.num_gpu * GPU_UNITS_PER_GPU
-    else:
-        gpu = math.ceil(pod.gpu_milli * GPU_UNITS_PER_GPU / 1000)
-    mem = math.ceil(pod.memory_mib / 1024)
-    return cpu, gpu, mem
-
-
-def pod_type(pod: Pod) -> str:
-    """``cpu``, ``gpu_share``, ``gpu_1`` or ``gpu_multi``, from the pod's request."""
-    if pod.num_gpu == 0:
-        return "cpu"
-    if pod.num_gpu > 1:
-        return "gpu_multi"
-    return "gpu_1" if pod.gpu_milli == 1000 else "gpu_share"
-
-
-def _node_key(seed: int, sn: str) -> str:
-    return hashlib.sha256(f"{seed}:{sn}".encode()).hexdigest()
-
-
-def select_nodes(nodes: list[Node], node_fraction: float, seed: int) -> list[Node]:
-    """Stratified subsample: per GPU model, ``max(1, round(fraction * n))`` nodes by hash order.
-
-    Returns the kept nodes sorted by (model, name).
-    """
-    if not 0 < node_fraction <= 1:
-        raise ValueError(f"node_fraction must be in (0, 1], got {node_fraction}")
-    groups: dict[str, list[Node]] = {}
-    for n in nodes:
-        groups.setdefault(n.model, []).append(n)
-    kept: list[Node] = []
-    for model in sorted(groups):
-        group = groups[model]
-        k = len(group) if node_fraction >= 1 else max(1, round(node_fraction * len(group)))
-        kept.extend(sorted(group, key=lambda n: _node_key(seed, n.sn))[:k])
-    return sorted(kept, key=lambda n: (n.model, n.sn))
 
 
 def import_alibaba(
@@ -393,76 +215,22 @@ def import_alibaba(
     pod_csv, node_csv = Path(pod_csv), Path(node_csv)
     pods = read_pods(pod_csv)
     all_nodes = read_nodes(node_csv)
-
-    kept_nodes = select_nodes(all_nodes, node_fraction, seed)
-    if len(kept_nodes) < num_clusters:
-        raise ValueError(
-            f"{len(kept_nodes)} nodes kept for {num_clusters} clusters: raise node_fraction"
-        )
-    members: list[list[Node]] = [[] for _ in range(num_clusters)]
-    for j, node in enumerate(kept_nodes):
-        members[j % num_clusters].append(node)
-    clusters = [
-        ClusterSpec(cpu=sum(n.cpu for n in m), gpu=sum(n.gpu for n in m), mem=sum(n.mem for n in m))
-        for m in members
-    ]
-    # Node table for vectorised fit checks: node -> cluster, capacities, model.
-    node_cluster = np.array([j % num_clusters for j in range(len(kept_nodes))])
-    node_cap = np.array([[n.cpu, n.gpu, n.mem] for n in kept_nodes], dtype=np.int64)
-    node_model = [n.model for n in kept_nodes]
-
-    trace_end = max(p.deletion for p in pods)
+    members = group_nodes(select_nodes(all_nodes, node_fraction, seed), num_clusters)
+    trace, task_stats = pods_to_trace(
+        pods,
+        members,
+        source=pod_csv,
+        slot_seconds=slot_seconds,
+        long_running=long_running,
+        max_lifetime_s=max_lifetime_s,
+        pending=pending,
+    )
     stats: Counter[str] = Counter(pods_read=len(pods), nodes_read=len(all_nodes))
-    stats["nodes_kept"] = len(kept_nodes)
-    rows = []
-    for pod in pods:
-        if pod.phase == "Pending" and pod.scheduled is None:
-            stats["pending"] += 1
-            if pending == "drop":
-                stats["dropped_pending"] += 1
-                continue
-        lifetime = pod.deletion - pod.creation
-        if pod.phase == "Running" and pod.deletion == trace_end:
-            stats["long_running"] += 1
-            if long_running == "drop":
-                stats["dropped_long_running"] += 1
-                continue
-            if lifetime > max_lifetime_s:
-                stats["capped_long_running"] += 1
-                lifetime = max_lifetime_s
-        demand = pod_demand(pod)
-        fits = (node_cap >= np.array(demand)).all(axis=1)
-        if pod.gpu_spec and demand[1] > 0:
-            fits &= np.array([m in pod.gpu_spec for m in node_model])
-        visible = np.zeros(num_clusters, dtype=bool)
-        visible[node_cluster[fits]] = True
-        if not visible.any():
-            spec = f", gpu_spec {'|'.join(pod.gpu_spec)}" if pod.gpu_spec else ""
-            raise TraceError(
-                f"{pod_csv}: row {pod.row} ({pod.name}): no kept node can host it "
-                f"(cpu {demand[0]} cores, gpu {demand[1]} tenths, mem {demand[2]} GiB{spec}); "
-                f"raise node_fraction"
-            )
-        work = max(1, math.ceil(lifetime / slot_seconds))
-        arrival = math.floor(pod.creation / slot_seconds)
-        rows.append((pod.row - 1, arrival, TASK_TYPES.index(pod_type(pod)), work, visible, demand))
-        stats[f"type_{pod_type(pod)}"] += 1
-    if not rows:
-        raise TraceError(f"{pod_csv}: no pod left after the conversion rules")
-    stats["tasks"] = len(rows)
-    first = min(r[1] for r in rows)
-    min_demand = np.array([r[5] for r in rows], dtype=np.int64)
-    trace = Trace(
-        list(TASK_TYPES),
-        np.array([r[0] for r in rows], dtype=np.int64),
-        np.array([r[1] - first for r in rows], dtype=np.int64),
-        np.array([r[2] for r in rows], dtype=np.int64),
-        np.array([r[3] for r in rows], dtype=float),
-        np.array([r[4] for r in rows], dtype=bool),
-        min_demand,
-        min_demand[:, :2].copy(),
-    ).sorted()
-    return AlibabaImport(clusters, trace, [[n.sn for n in m] for m in members], dict(stats))
+    stats["nodes_kept"] = sum(len(m) for m in members)
+    stats.update(task_stats)
+    return AlibabaImport(
+        pooled_capacity(members), trace, [[n.sn for n in m] for m in members], dict(stats)
+    )
 
 
 # ---------------------------------------------------------------------------------- CLI

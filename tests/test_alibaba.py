@@ -1,4 +1,4 @@
-"""The Alibaba GPU trace importer (envs/alibaba.py) and the ``alibaba_openb`` preset."""
+"""The Alibaba GPU trace importer (envs/alibaba*.py) and the ``alibaba_openb`` preset."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from envs import edge_cluster_v0
-from envs.alibaba import TASK_TYPES, import_alibaba, main, select_nodes
+from envs.alibaba import TASK_TYPES, import_alibaba, main, read_nodes, select_nodes
 from envs.errors import TraceError
 from envs.scenario import ClusterSpec, load_scenario
 from envs.trace import load_trace
@@ -171,8 +171,6 @@ def test_malformed_node_row(tmp_path):
 
 
 def test_node_subsample_is_stratified_and_deterministic(tmp_path):
-    from envs.alibaba import read_nodes
-
     lines = ["sn,cpu_milli,memory_mib,gpu,model"]
     lines += [f"a{i:03d},8000,8192,1,A" for i in range(100)]
     lines += [f"b{i:03d},8000,8192,2,B" for i in range(3)]
@@ -197,6 +195,30 @@ def test_cli_writes_a_loadable_trace(tmp_path, capsys):
     assert len(load_trace(out, num_clusters=2)) == 6
     assert main([*args, "--num-clusters", "9", "--node-fraction", "1"]) == 2
     assert "raise node_fraction" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (bytes(range(128, 256)), "not a text file"),
+        (None, "is a folder, not a file"),
+        (b"", "empty file"),
+        (b"name," + b"x" * 200_000, "not valid CSV"),  # past csv's field size limit
+    ],
+    ids=["binary", "folder", "empty", "bad-csv"],
+)
+def test_cli_unreadable_file_is_one_line(tmp_path, capsys, content, message):
+    _pod_csv, node_csv = write(tmp_path, PODS)
+    bad = tmp_path / "bad.csv"
+    if content is None:
+        bad.mkdir()
+    else:
+        bad.write_bytes(content)
+    out = tmp_path / "t.csv"
+    assert main(["--pods", str(bad), "--nodes", str(node_csv), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(bad) in err and message in err, err
+    assert not out.exists()
 
 
 def test_vendored_trace_fits_the_preset():
