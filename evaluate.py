@@ -5,8 +5,8 @@ Example:
         --out results/paper_synthetic
 
 Writes ``results.json``, ``results.csv``, ``episodes.csv``, ``report.md`` and PNG plots into the
-output folder (see docs/evaluate.md), prints the table and the wall time. Bad input prints one
-line ``error: ...`` to stderr and exits with code 2.
+output folder (see the README's section "Evaluation (`evaluate.py`)"), prints the table and the
+wall time. Bad input prints one line ``error: ...`` to stderr and exits with code 2.
 """
 
 from __future__ import annotations
@@ -57,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     from tqdm import tqdm
 
-    from tapfinger import evaluation as ev
+    from tapfinger.eval_types import OUTPUT_FILES, EpisodeResult
+    from tapfinger.evaluation import check_output_dir, evaluate, resolve_request
+    from tapfinger.reports import markdown_table, write_outputs
 
     start = time.perf_counter()
     try:
-        request = ev.resolve_request(
+        request = resolve_request(
             args.config,
             overrides=args.overrides,
             policies=args.policies,
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint=args.checkpoint,
             workers=args.workers,
         )
-        out = ev.check_output_dir(args.out, args.overwrite)
+        out = check_output_dir(args.out, args.overwrite)
         try:  # fail now, not after the episodes, when the folder cannot be made
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -79,21 +81,21 @@ def main(argv: list[str] | None = None) -> int:
         total = len(request.policies) * len(request.seeds)
         with tqdm(total=total, unit="episode", disable=None, file=sys.stderr) as bar:
 
-            def progress(result: ev.EpisodeResult) -> None:
+            def progress(result: EpisodeResult) -> None:
                 bar.set_postfix_str(result.policy, refresh=False)
                 bar.update()
 
-            evaluation = ev.evaluate(request, on_episode=progress)
-        ev.write_outputs(out, evaluation)
+            evaluation = evaluate(request, on_episode=progress)
+        write_outputs(out, evaluation)
     except InputError as exc:
         return error_line(exc)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    print(ev.markdown_table(evaluation.results))
+    print(markdown_table(evaluation.results))
     best = evaluation.results["best_baseline"]
     print(f"\nbest baseline: {best if best else 'n/a'}")
-    print(f"wrote {out}/ ({', '.join(ev.OUTPUT_FILES)})")
+    print(f"wrote {out}/ ({', '.join(OUTPUT_FILES)})")
     print(
         f"wall time: {time.perf_counter() - start:.1f} s "
         f"({len(request.policies)} polic{'ies' if len(request.policies) > 1 else 'y'} x "

@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 
 import evaluate
+from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.trace import generate_trace, save_trace
-from tapfinger import evaluation
+from tapfinger import eval_types
 from tapfinger.config import load_config
-from tapfinger.evaluation import EpisodeResult, EvalRequest, bootstrap_ci, summarize
-from tapfinger.policies import registry
+from tapfinger.eval_types import EpisodeResult, EpisodeSpec, EvalRequest
+from tapfinger.evaluation import play_episode, run_episode
+from tapfinger.policies import make_policy, registry
+from tapfinger.statistics import bootstrap_ci, mean_summary, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--config", "quickstart", "--set", "scenario.num_tasks=12", "--episodes", "3"]
@@ -44,10 +47,10 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_results_json_read_back(tiny_run: Path) -> None:
-    for name in evaluation.OUTPUT_FILES:
+    for name in eval_types.OUTPUT_FILES:
         assert (tiny_run / name).stat().st_size > 0, name
     res = json.loads((tiny_run / "results.json").read_text())
-    assert res["schema_version"] == evaluation.SCHEMA_VERSION
+    assert res["schema_version"] == eval_types.SCHEMA_VERSION
     assert res["seeds"] == [5, 6, 7]
     assert res["config"]["scenario"]["num_tasks"] == 12
     assert res["config"]["eval"]["episodes"] == 3
@@ -115,7 +118,7 @@ def test_trace_is_replayed_every_episode(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def _episode(policy: str, seed: int, mean_jct: float) -> EpisodeResult:
-    summary = {m: 1.0 for m in evaluation.EPISODE_METRICS}
+    summary = {m: 1.0 for m in eval_types.EPISODE_METRICS}
     summary["mean_jct"] = mean_jct
     return EpisodeResult(policy, seed, summary, np.array([mean_jct]), False, 0.0)
 
@@ -155,6 +158,30 @@ def test_bootstrap_ci_is_seeded_and_handles_small_samples() -> None:
     assert bootstrap_ci([4.0]) is None
     assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
     assert bootstrap_ci([1.0, float("nan")]) is None
+
+
+def test_play_episode_with_a_live_policy_matches_run_episode() -> None:
+    """The training loop plays a policy it holds: the same episode as a spec's, under its name."""
+    cfg = load_config("quickstart", ["scenario.num_tasks=12"])
+    env = EdgeClusterEnv(cfg.scenario)
+    policy = make_policy("fifo", env)
+    first = play_episode(env, policy, 4, record_utilization=True)
+    again = play_episode(env, policy, 4)  # the same env and policy, reset with the seed again
+    spec = EpisodeSpec(policy="fifo", seed=4, scenario=cfg.scenario, record_utilization=True)
+    fresh = run_episode(spec)
+    assert first.policy == again.policy == fresh.policy == "fifo"
+    assert first.summary == again.summary == fresh.summary
+    assert first.summary["tasks_finished"] == 12 and not first.truncated
+    np.testing.assert_array_equal(first.jct, fresh.jct)
+    np.testing.assert_array_equal(first.util_alloc, fresh.util_alloc)
+    assert again.util_slots is None
+    assert play_episode(env, policy, 4, name="fifo-eval").policy == "fifo-eval"
+
+
+def test_mean_summary_averages_each_key() -> None:
+    out = mean_summary([{"mean_jct": 2.0, "tasks": 10}, {"mean_jct": 4.0, "tasks": 12}])
+    assert out == {"mean_jct": 3.0, "tasks": 11.0}
+    assert all(type(v) is float for v in out.values())
 
 
 @pytest.mark.parametrize(
