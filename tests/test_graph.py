@@ -15,12 +15,11 @@ from tapfinger.graph import (
     NODE_TYPES,
     GraphBatch,
     build_graph_batch,
-    build_graph_reference,
-    metadata,
     node_feature_dims,
     stack_observations,
     to_tensors,
 )
+from tests.graph_reference import build_graph_reference
 
 SCENARIOS = ("paper_hetero6", "quickstart", "testbed")
 
@@ -215,8 +214,8 @@ def test_stack_rejects_empty() -> None:
 
 
 def test_metadata_constant() -> None:
-    assert metadata() == METADATA
-    node_types, edge_types = metadata()
+    assert (list(NODE_TYPES), list(EDGE_TYPES)) == METADATA
+    node_types, edge_types = METADATA
     # Every node type receives messages from some edge type.
     assert {dst for _, _, dst in edge_types} == set(node_types)
 
@@ -225,7 +224,7 @@ def test_metadata_constant() -> None:
 def test_conv_forward_is_finite(pool: list[dict], conv_cls) -> None:
     torch.manual_seed(0)
     in_dims = node_feature_dims(pool[0])
-    convs = [conv_cls(in_dims, 32, metadata(), heads=4), conv_cls(32, 32, metadata(), heads=4)]
+    convs = [conv_cls(in_dims, 32, METADATA, heads=4), conv_cls(32, 32, METADATA, heads=4)]
     cases = [
         _pick(pool, 3, seed=11),
         _pick(pool, 1, seed=12),
