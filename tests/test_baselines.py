@@ -11,18 +11,13 @@ from envs.observation import after_start
 from envs.scenario import ClusterSpec, ScenarioConfig, TaskTypeSpec
 from envs.trace import Trace
 from tapfinger.policies import make_policy, policy_entry, policy_names
-from tapfinger.policies.common import (
-    BaselinePolicy,
-    FittedSpeed,
-    Member,
-    RateTracker,
-    Snapshot,
-    TaskView,
-    build_snapshot,
-    masked_valid,
-)
-from tapfinger.policies.drf import progressive_filling, unit_vector
+from tapfinger.policies.base import BaselinePolicy
+from tapfinger.policies.drf import Member, progressive_filling, unit_vector
 from tapfinger.policies.optimus import Group, OptimusPolicy
+from tapfinger.policies.optimus_fit import FittedSpeed
+from tapfinger.policies.plan import masked_valid
+from tapfinger.policies.rates import RateTracker
+from tapfinger.policies.snapshot import Snapshot, TaskView, build_snapshot
 from tapfinger.policies.tiresias import TiresiasPolicy
 
 BASELINES = ("random", "min", "fifo", "sjf", "tiresias", "optimus", "drf", "tetris")
@@ -255,7 +250,7 @@ def test_drf_equalises_dominant_shares():
     # The DRF paper's example (Ghodsi et al., NSDI 2011): 9 CPUs, 18 GB; A needs (1, 4) per task,
     # B (3, 1). Progressive filling gives A (3, 12) and B (6, 2): dominant shares 2/3 each.
     def member(task, mn):
-        return Member(task, 0, 0, np.array([*mn, 0]), np.array([9, 18]), 0.0, None, *mn)
+        return Member(task, 0, np.array([*mn, 0]), np.array([9, 18]), *mn)
 
     a, b = member(0, (1, 4)), member(1, (3, 1))
     room = np.array([9 - 1 - 3, 18 - 4 - 1, 0])

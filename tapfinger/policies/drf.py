@@ -27,29 +27,116 @@ cluster of its windows where its minimum fits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tapfinger.policies.common import (
-    CPU,
-    GPU,
-    BaselinePolicy,
-    Member,
+from tapfinger.policies.base import BaselinePolicy, check_choice
+from tapfinger.policies.plan import (
     Plan,
     SlotTargets,
-    Snapshot,
-    TaskView,
-    admit,
-    check_choice,
-    member_targets,
+    can_pause,
     min_alloc,
     place_in_order,
     plan_towards,
 )
 from tapfinger.policies.registry import register
+from tapfinger.policies.snapshot import CPU, GPU, MEM, RunningView, Snapshot, TaskView
 
 
+# ---------------------------------------------------------------------------------- admission
+@dataclass
+class Member:
+    """A task admitted to a cluster by the elastic plan, with its allocation so far."""
+
+    task: int
+    cluster: int
+    min_demand: np.ndarray
+    cap: np.ndarray
+    cpu: int = 0
+    gpu: int = 0
+    fixed: bool = False
+    """The allocation cannot change (a running task the env does not let us address)."""
+
+
+def admit(
+    snap: Snapshot, observations: dict[str, dict], order: list[int]
+) -> tuple[list[list[Member]], np.ndarray, list[RunningView]]:
+    """Admit tasks in priority ``order`` at their minimum demand, preempting where allowed.
+
+    Running tasks that cannot be paused (the masks do not allow it, or the task is beyond the
+    observed running set) are admitted first, so their resources are reserved; then the tasks of
+    ``order`` (running or waiting) are admitted while their minimum fits what is left of their
+    cluster's capacity. A waiting task goes to the roomiest cluster (most capacity left) among
+    those whose window holds it. Returns the members per cluster
+    (allocations at the minimum), the capacity left per cluster, and the running tasks to pause.
+    """
+    room = snap.capacity.copy()
+    members: list[list[Member]] = [[] for _ in range(snap.n)]
+    running = {rv.task: rv for runs in snap.running for rv in runs}
+    done: set[int] = set()
+    top = np.maximum(snap.capacity[:, :2].max(axis=0), 1)
+
+    def add(view: RunningView | TaskView, c: int, fixed: bool) -> None:
+        m = Member(task=view.task, cluster=c, min_demand=view.min_demand, cap=view.cap)
+        if fixed:
+            assert isinstance(view, RunningView)
+            m.cpu, m.gpu, m.fixed = int(view.alloc[CPU]), int(view.alloc[GPU]), True
+        else:
+            m.cpu, m.gpu = int(view.min_demand[CPU]), int(view.min_demand[GPU])
+        room[c] -= (m.cpu, m.gpu, int(view.min_demand[MEM]))
+        members[c].append(m)
+        done.add(view.task)
+
+    for c, runs in enumerate(snap.running):
+        obs = observations.get(snap.agents[c])
+        for rv in runs:
+            if rv.action < 0 or obs is None:
+                add(rv, c, fixed=True)
+            elif not can_pause(obs, rv.action):
+                add(rv, c, fixed=False)
+    paused: list[RunningView] = []
+    for t in order:
+        if t in done:
+            continue
+        rv = running.get(t)
+        if rv is not None:
+            if (room[rv.cluster] >= rv.min_demand).all():
+                add(rv, rv.cluster, fixed=False)
+            else:
+                paused.append(rv)
+            continue
+        tv = snap.pending.get(t)
+        if tv is None:
+            continue
+        best: tuple[float, int] | None = None
+        for c in sorted(tv.where):
+            if not (room[c] >= tv.min_demand).all():
+                continue
+            score = float(((room[c, :2] - tv.min_demand[:2]) / top).sum())
+            if best is None or score > best[0] + 1e-12:
+                best = (score, c)
+        if best is not None:
+            add(tv, best[1], fixed=False)
+    return members, room, paused
+
+
+def member_targets(
+    members: list[list[Member]], paused: list[RunningView]
+) -> dict[int, tuple[int, int, int]]:
+    """Targets for :func:`plan_towards`: the members' allocations, (0, 0) for the paused."""
+    targets: dict[int, tuple[int, int, int]] = {}
+    for rv in paused:
+        targets[rv.task] = (rv.cluster, 0, 0)
+    for ms in members:
+        for m in ms:
+            if not m.fixed:
+                targets[m.task] = (m.cluster, m.cpu, m.gpu)
+    return targets
+
+
+# ---------------------------------------------------------------------------------- filling
 def unit_vector(demand: np.ndarray) -> np.ndarray:
     """The demand direction scaled so that its smallest positive component is 1."""
     d = np.asarray(demand[:2], dtype=float)
@@ -97,11 +184,10 @@ def progressive_filling(
         m.cpu, m.gpu = int(max(cur[CPU], want[CPU])), int(max(cur[GPU], want[GPU]))
 
 
+# ---------------------------------------------------------------------------------- policy
 @register("drf")
 class DrfPolicy(BaselinePolicy):
     """Dominant resource fairness across the tasks of a cluster."""
-
-    name = "drf"
 
     def __init__(self, env: Any, seed: int = 0, demand: str = "cap") -> None:
         super().__init__(env, seed)

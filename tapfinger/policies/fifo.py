@@ -17,16 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapfinger.policies.common import (
-    BaselinePolicy,
-    Plan,
-    Snapshot,
-    TaskView,
-    check_choice,
-    min_alloc,
-    place_in_order,
-)
+from tapfinger.policies.base import BaselinePolicy, check_choice
+from tapfinger.policies.plan import Plan, min_alloc, place_in_order
 from tapfinger.policies.registry import register
+from tapfinger.policies.snapshot import Snapshot, TaskView
 
 
 def cap_alloc(plan: Plan, c: int, tv: TaskView) -> tuple[int, int] | None:
@@ -37,8 +31,6 @@ def cap_alloc(plan: Plan, c: int, tv: TaskView) -> tuple[int, int] | None:
 @register("fifo")
 class FifoPolicy(BaselinePolicy):
     """Earliest arrival first, fixed allocation rule."""
-
-    name = "fifo"
 
     def __init__(self, env: Any, seed: int = 0, alloc: str = "min", backfill: bool = True) -> None:
         super().__init__(env, seed)

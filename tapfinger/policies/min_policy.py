@@ -11,16 +11,15 @@ per agent in multi-task mode); the allocation is always the minimum demand.
 
 from __future__ import annotations
 
-from tapfinger.policies.common import Plan, TaskView, min_alloc
+from tapfinger.policies.plan import Plan, min_alloc
 from tapfinger.policies.random_policy import RandomStarts
 from tapfinger.policies.registry import register
+from tapfinger.policies.snapshot import TaskView
 
 
 @register("min")
 class MinPolicy(RandomStarts):
     """Random valid task at the minimum allocation."""
-
-    name = "min"
 
     def allocation(self, plan: Plan, c: int, tv: TaskView) -> tuple[int, int]:
         return min_alloc(plan, c, tv)

@@ -13,7 +13,7 @@ Adaptation:
 - Speed model: one model per task type (not per task), fitted by NNLS to the progress the
   running tasks make (``infos["running_progress"]`` between slots at ``running_alloc``), with
   Optimus's sync-training model of slots per work plus an Amdahl CPU term
-  (:class:`~tapfinger.policies.common.FittedSpeed`). An optimistic prior (linear speed-up from
+  (:class:`~tapfinger.policies.optimus_fit.FittedSpeed`). An optimistic prior (linear speed-up from
   the minimum demand) stands in where there are no samples yet, so early tasks try large
   allocations and teach the model. No oracle key is read.
 - Admission: waiting tasks in increasing order of estimated remaining time at their minimum
@@ -45,20 +45,12 @@ from typing import Any
 
 import numpy as np
 
-from tapfinger.policies.common import (
-    CPU,
-    GPU,
-    MEM,
-    BaselinePolicy,
-    FittedSpeed,
-    Plan,
-    RateTracker,
-    SlotTargets,
-    Snapshot,
-    TaskView,
-    plan_towards,
-)
+from tapfinger.policies.base import BaselinePolicy
+from tapfinger.policies.optimus_fit import FittedSpeed
+from tapfinger.policies.plan import Plan, SlotTargets, plan_towards
+from tapfinger.policies.rates import RateTracker
 from tapfinger.policies.registry import register
+from tapfinger.policies.snapshot import CPU, GPU, MEM, Snapshot, TaskView
 
 
 class Group:
@@ -97,8 +89,6 @@ class Group:
 @register("optimus")
 class OptimusPolicy(BaselinePolicy):
     """Online-fitted speed model, greedy marginal-gain allocation."""
-
-    name = "optimus"
 
     def __init__(
         self,

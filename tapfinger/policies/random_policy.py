@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapfinger.policies.common import CPU, GPU, BaselinePolicy, Plan, Snapshot, TaskView
+from tapfinger.policies.base import BaselinePolicy
+from tapfinger.policies.plan import Plan
 from tapfinger.policies.registry import register
+from tapfinger.policies.snapshot import CPU, GPU, Snapshot, TaskView
 
 
 class RandomStarts(BaselinePolicy):
@@ -59,8 +61,6 @@ class RandomStarts(BaselinePolicy):
 @register("random")
 class RandomPolicy(RandomStarts):
     """Random valid task and uniformly random feasible CPU and GPU amounts."""
-
-    name = "random"
 
     def allocation(self, plan: Plan, c: int, tv: TaskView) -> tuple[int, int]:
         hi = plan.max_alloc(c, tv)

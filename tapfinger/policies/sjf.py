@@ -31,17 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from tapfinger.policies.common import (
-    CPU,
-    GPU,
-    BaselinePolicy,
-    Plan,
-    Snapshot,
-    TaskView,
-    check_choice,
-    free_score,
-)
+from tapfinger.policies.base import BaselinePolicy, check_choice
+from tapfinger.policies.plan import Plan, free_score
 from tapfinger.policies.registry import register
+from tapfinger.policies.snapshot import CPU, GPU, Snapshot, TaskView
 
 
 class SlotsTable:
@@ -84,8 +77,6 @@ class SlotsTable:
 @register("sjf", oracle=True)
 class SjfPolicy(BaselinePolicy):
     """Oracle shortest-expected-work first, soonest-finishing allocation."""
-
-    name = "sjf"
 
     def __init__(self, env: Any, seed: int = 0, alloc: str = "queue") -> None:
         super().__init__(env, seed)

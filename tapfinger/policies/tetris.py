@@ -23,24 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from tapfinger.policies.common import (
-    CPU,
-    GPU,
-    MEM,
-    BaselinePolicy,
-    Plan,
-    RateTracker,
-    Snapshot,
-    TaskView,
-)
+from tapfinger.policies.base import BaselinePolicy
+from tapfinger.policies.plan import Plan
+from tapfinger.policies.rates import RateTracker
 from tapfinger.policies.registry import register
+from tapfinger.policies.snapshot import CPU, GPU, MEM, Snapshot, TaskView
 
 
 @register("tetris")
 class TetrisPolicy(BaselinePolicy):
     """Alignment packing with a shortest-remaining-time term, minimum-demand allocations."""
-
-    name = "tetris"
 
     def __init__(self, env: Any, seed: int = 0, srpt: float = 1.0) -> None:
         super().__init__(env, seed)

@@ -42,20 +42,10 @@ from typing import Any
 
 import numpy as np
 
-from tapfinger.policies.common import (
-    CPU,
-    GPU,
-    MEM,
-    BaselinePolicy,
-    Plan,
-    SlotTargets,
-    Snapshot,
-    TaskView,
-    can_pause,
-    check_choice,
-    plan_towards,
-)
+from tapfinger.policies.base import BaselinePolicy, check_choice
+from tapfinger.policies.plan import Plan, SlotTargets, can_pause, plan_towards
 from tapfinger.policies.registry import register
+from tapfinger.policies.snapshot import CPU, GPU, MEM, Snapshot, TaskView
 
 
 def spread(mins: np.ndarray, caps: np.ndarray, spare: np.ndarray) -> np.ndarray:
@@ -80,8 +70,6 @@ def spread(mins: np.ndarray, caps: np.ndarray, spare: np.ndarray) -> np.ndarray:
 @register("tiresias")
 class TiresiasPolicy(BaselinePolicy):
     """Discretised 2D-LAS: preemptive in elastic mode, non-preemptive otherwise."""
-
-    name = "tiresias"
 
     def __init__(
         self,
