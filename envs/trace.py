@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from envs.errors import TraceError
+from envs.errors import TraceError, file_errors
 from envs.scenario import ScenarioConfig
 
 TRACE_MAGIC = "# tapfinger-trace v1"
@@ -169,6 +170,9 @@ def save_trace(trace: Trace, path: str | Path) -> None:
     tmp.replace(path)
 
 
+_INT_MAX = np.iinfo(np.int64).max
+
+
 def _int(value: str, where: str, minimum: int = 0) -> int:
     try:
         v = int(value)
@@ -176,7 +180,79 @@ def _int(value: str, where: str, minimum: int = 0) -> int:
         raise TraceError(f"{where}: expected an integer, got {value!r}") from None
     if v < minimum:
         raise TraceError(f"{where}: must be >= {minimum}, got {v}")
+    if v > _INT_MAX:  # the trace's arrays are int64
+        raise TraceError(f"{where}: too large, got {v}")
     return v
+
+
+def _read_tasks(
+    path: Path,
+    reader: Iterator[list[str]],
+    num_clusters: int | None,
+    type_names: list[str] | None,
+) -> tuple[list[tuple], list[list[int]], list[str]]:
+    """The header and task rows of a trace file, validated: (rows, visible clusters, type names)."""
+    got = tuple(h.strip() for h in next(reader, None) or ())
+    if got != TRACE_COLUMNS:
+        missing = [c for c in TRACE_COLUMNS if c not in got]
+        detail = f" (missing: {', '.join(missing)})" if 0 < len(missing) < len(got) else ""
+        raise TraceError(f"{path}: header must be {','.join(TRACE_COLUMNS)}{detail}")
+    names = list(type_names) if type_names is not None else []
+    rows: list[tuple] = []
+    vis_rows: list[list[int]] = []
+    seen: set[int] = set()
+    for r, row in enumerate(reader, start=1):
+        if not row:
+            continue
+        if len(row) != len(TRACE_COLUMNS):
+            raise TraceError(
+                f"{path}: row {r}: expected {len(TRACE_COLUMNS)} columns, got {len(row)}"
+            )
+        cell = dict(zip(TRACE_COLUMNS, (c.strip() for c in row)))
+
+        def at(col: str, _r: int = r) -> str:
+            return f"{path}: row {_r}, column '{col}'"
+
+        tid = _int(cell["task_id"], at("task_id"))
+        if tid in seen:
+            raise TraceError(f"{at('task_id')}: duplicate task id {tid}")
+        seen.add(tid)
+        arrival = _int(cell["arrival_slot"], at("arrival_slot"))
+        tname = cell["task_type"]
+        if not tname:
+            raise TraceError(f"{at('task_type')}: empty")
+        if tname not in names:
+            if type_names is not None:
+                raise TraceError(
+                    f"{at('task_type')}: unknown type {tname!r} "
+                    f"(scenario types: {', '.join(type_names)})"
+                )
+            names.append(tname)
+        try:
+            work = float(cell["work"])
+        except ValueError:
+            raise TraceError(f"{at('work')}: expected a number, got {cell['work']!r}") from None
+        if not (work > 0 and math.isfinite(work)):
+            raise TraceError(f"{at('work')}: must be a positive number, got {work}")
+        vis_text = cell["visible_clusters"]
+        if not vis_text:
+            raise TraceError(f"{at('visible_clusters')}: empty (a task needs a cluster)")
+        vis = [_int(v, at("visible_clusters")) for v in vis_text.split("|")]
+        if num_clusters is not None and max(vis) >= num_clusters:
+            raise TraceError(
+                f"{at('visible_clusters')}: cluster {max(vis)} does not exist "
+                f"({num_clusters} clusters)"
+            )
+        nums = [_int(cell[c], at(c)) for c in ("min_cpu", "min_gpu", "mem", "max_cpu", "max_gpu")]
+        if nums[0] + nums[1] == 0:
+            raise TraceError(f"{at('min_cpu')}: a task needs a positive minimum demand")
+        if nums[3] < nums[0]:
+            raise TraceError(f"{at('max_cpu')}: smaller than min_cpu")
+        if nums[4] < nums[1]:
+            raise TraceError(f"{at('max_gpu')}: smaller than min_gpu")
+        rows.append((tid, arrival, names.index(tname), work, *nums))
+        vis_rows.append(vis)
+    return rows, vis_rows, names
 
 
 def load_trace(
@@ -184,75 +260,21 @@ def load_trace(
 ) -> Trace:
     """Read and validate a trace file; errors name the row (1 = first task) and column."""
     path = Path(path)
-    try:
-        fh = open(path, newline="", encoding="utf-8")
-    except FileNotFoundError:
-        raise TraceError(f"trace file not found: {path}") from None
-    with fh:
-        first = fh.readline().strip()
+    with (
+        file_errors(path, TraceError, "trace file"),
+        open(path, newline="", encoding="utf-8") as fh,
+    ):
+        first = fh.readline()
+        if not first:
+            raise TraceError(f"{path}: empty file (a trace starts with '{TRACE_MAGIC}')")
+        first = first.strip()
         if first != TRACE_MAGIC:
             raise TraceError(f"{path}: first line must be '{TRACE_MAGIC}', got {first[:40]!r}")
         reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != TRACE_COLUMNS:
-            raise TraceError(f"{path}: header must be {','.join(TRACE_COLUMNS)}")
-        names = list(type_names) if type_names is not None else []
-        rows: list[tuple] = []
-        vis_rows: list[list[int]] = []
-        seen: set[int] = set()
-        for r, row in enumerate(reader, start=1):
-            if not row:
-                continue
-            if len(row) != len(TRACE_COLUMNS):
-                raise TraceError(
-                    f"{path}: row {r}: expected {len(TRACE_COLUMNS)} columns, got {len(row)}"
-                )
-            cell = dict(zip(TRACE_COLUMNS, (c.strip() for c in row)))
-
-            def at(col: str, _r: int = r) -> str:
-                return f"{path}: row {_r}, column '{col}'"
-
-            tid = _int(cell["task_id"], at("task_id"))
-            if tid in seen:
-                raise TraceError(f"{at('task_id')}: duplicate task id {tid}")
-            seen.add(tid)
-            arrival = _int(cell["arrival_slot"], at("arrival_slot"))
-            tname = cell["task_type"]
-            if not tname:
-                raise TraceError(f"{at('task_type')}: empty")
-            if tname not in names:
-                if type_names is not None:
-                    raise TraceError(
-                        f"{at('task_type')}: unknown type {tname!r} "
-                        f"(scenario types: {', '.join(type_names)})"
-                    )
-                names.append(tname)
-            try:
-                work = float(cell["work"])
-            except ValueError:
-                raise TraceError(f"{at('work')}: expected a number, got {cell['work']!r}") from None
-            if not (work > 0 and math.isfinite(work)):
-                raise TraceError(f"{at('work')}: must be a positive number, got {work}")
-            vis_text = cell["visible_clusters"]
-            if not vis_text:
-                raise TraceError(f"{at('visible_clusters')}: empty (a task needs a cluster)")
-            vis = [_int(v, at("visible_clusters")) for v in vis_text.split("|")]
-            if num_clusters is not None and max(vis) >= num_clusters:
-                raise TraceError(
-                    f"{at('visible_clusters')}: cluster {max(vis)} does not exist "
-                    f"({num_clusters} clusters)"
-                )
-            nums = [
-                _int(cell[c], at(c)) for c in ("min_cpu", "min_gpu", "mem", "max_cpu", "max_gpu")
-            ]
-            if nums[0] + nums[1] == 0:
-                raise TraceError(f"{at('min_cpu')}: a task needs a positive minimum demand")
-            if nums[3] < nums[0]:
-                raise TraceError(f"{at('max_cpu')}: smaller than min_cpu")
-            if nums[4] < nums[1]:
-                raise TraceError(f"{at('max_gpu')}: smaller than min_gpu")
-            rows.append((tid, arrival, names.index(tname), work, *nums))
-            vis_rows.append(vis)
+        try:
+            rows, vis_rows, names = _read_tasks(path, reader, num_clusters, type_names)
+        except csv.Error as exc:
+            raise TraceError(f"{path}: line {reader.line_num + 1}: not valid CSV ({exc})") from None
     if not rows:
         raise TraceError(f"{path}: holds no tasks")
     n_clusters = num_clusters if num_clusters is not None else max(max(v) for v in vis_rows) + 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from envs.errors import ConfigError
+from envs.errors import ConfigError, file_errors
 from envs.scenario import CONFIG_DIR, ScenarioConfig, resolve_trace_path
 from envs.typed_config import apply_overrides, from_dict, read_yaml, to_dict
 
@@ -166,7 +166,11 @@ class ExperimentConfig:
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read an experiment YAML (or a preset name), apply ``key=value`` overrides, validate."""
+    """Read an experiment YAML (or a preset name), apply ``key=value`` overrides, validate.
+
+    ``path=None`` is every default; a file that holds no settings (empty, only comments, ``{}``)
+    is an error, as is one that is not a YAML mapping or cannot be read as text.
+    """
     data: dict = {}
     base = CONFIG_DIR
     if path is not None:
@@ -175,7 +179,15 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             p = CONFIG_DIR / f"{path}.yaml"
         if not p.exists():
             raise ConfigError(f"config file not found: {path}")
-        data = read_yaml(str(p))
+        with file_errors(p, ConfigError, "config file"):
+            data = read_yaml(str(p))
+        if not data:
+            # Running every default from an empty file is almost always a mistake (a wrong or
+            # unsaved file); a run with the defaults names a preset instead.
+            raise ConfigError(
+                f"{p}: empty config (no settings); an experiment file sets at least one of "
+                "scenario, model, train, eval (or name a preset, e.g. quickstart)"
+            )
         base = p.resolve().parent
     apply_overrides(data, overrides or [])
     cfg = from_dict(ExperimentConfig, data)

@@ -1,13 +1,19 @@
-"""Bad scenarios and traces raise one clear error naming the key, or the row and column."""
+"""Bad scenarios, traces and config files raise one clear error naming the key, row or file."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import evaluate
+import train
 from envs import ConfigError, TraceError, edge_cluster_v0
 from envs.scenario import load_scenario
 from envs.trace import TRACE_COLUMNS, TRACE_MAGIC, generate_trace, load_trace, save_trace
+from tapfinger.config import load_config
 
 
 def test_unknown_preset_lists_the_known_ones():
@@ -109,3 +115,106 @@ def test_task_that_fits_no_visible_cluster(tmp_path):
     path = write(tmp_path, ["0,0,image,1.0,0,12,1,0,16,16"])
     with pytest.raises(TraceError, match="task 0: minimum demand .* fits no cluster"):
         edge_cluster_v0.parallel_env("quickstart", trace=str(path))
+
+
+# ------------------------------------------------------------------ files a new user might pass
+def write_bad_file(path: Path, content: bytes | None) -> Path:
+    """``content`` at ``path``; ``None`` makes ``path`` a folder instead."""
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def one_line_naming(err: str, path: Path) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1 and err.endswith("\n"), err
+    assert lines[0].startswith("error: ") and str(path) in lines[0], err
+    return lines[0]
+
+
+BAD_TRACES = {
+    "binary": (bytes(range(128, 256)) * 4, "not a text file"),
+    "garbage": (b"hello, world\n\x01 ;;; 3\n", "first line must be"),
+    "empty": (b"", "empty file"),
+    "folder": (None, "is a folder"),
+    "missing-column": (
+        f"{TRACE_MAGIC}\n{HEADER.replace(',max_gpu', '')}\n0,0,image,1.0,0|1,2,1,0,16\n".encode(),
+        "(missing: max_gpu)",
+    ),
+    "bad-csv": (f"{TRACE_MAGIC}\n{'x' * 200_000}\n".encode(), "line 2: not valid CSV"),
+    "huge-number": (
+        f"{TRACE_MAGIC}\n{HEADER}\n0,0,image,1.0,0,2,1,0,{10**30},16\n".encode(),
+        "column 'max_cpu': too large",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TRACES))
+def test_unreadable_trace_file(tmp_path, case):
+    content, message = BAD_TRACES[case]
+    path = write_bad_file(tmp_path / "t.csv", content)
+    with pytest.raises(TraceError, match=re.escape(str(path))) as err:
+        load_trace(path, num_clusters=2, type_names=["image", "lm"])
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TRACES))
+def test_evaluate_bad_trace_is_one_line(tmp_path, capsys, case):
+    path = write_bad_file(tmp_path / "t.csv", BAD_TRACES[case][0])
+    out = tmp_path / "out"
+    argv = ["--config", "quickstart", "--policies", "random", "--episodes", "1"]
+    code = evaluate.main([*argv, "--trace", str(path), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2
+    one_line_naming(captured.err, path)
+    assert captured.out == "" and not out.exists()
+
+
+BAD_CONFIGS = {
+    "empty": (b"", "empty config"),
+    "comments-only": (b"# scenario: quickstart\n\n   # nothing else\n", "empty config"),
+    "empty-mapping": (b"{}\n", "empty config"),
+    "list": (b"- scenario\n- train\n", "expected a mapping"),
+    "scalar": (b"42\n", "expected a mapping"),
+    "binary": (bytes(range(128, 256)) * 4, "not a text file"),
+    "folder": (None, "is a folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_file(tmp_path, case):
+    content, message = BAD_CONFIGS[case]
+    path = write_bad_file(tmp_path / "exp.yaml", content)
+    with pytest.raises(ConfigError, match=re.escape(str(path))) as err:
+        load_config(path)
+    assert message in str(err.value)
+
+
+def test_presets_and_no_file_still_load():
+    assert load_config("quickstart").scenario.name == "quickstart"
+    assert load_config(None) == load_config(None, [])
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_evaluate_bad_config_is_one_line(tmp_path, capsys, case):
+    path = write_bad_file(tmp_path / "exp.yaml", BAD_CONFIGS[case][0])
+    out = tmp_path / "out"
+    code = evaluate.main(["--config", str(path), "--policies", "random", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2
+    one_line_naming(captured.err, path)
+    assert captured.out == "" and not out.exists()
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_train_bad_config_is_one_line(tmp_path, capsys, case):
+    path = write_bad_file(tmp_path / "exp.yaml", BAD_CONFIGS[case][0])
+    run_dir = tmp_path / "run"
+    argv = ["--config", str(path), "--run-dir", str(run_dir), "--no-progress", "--device", "cpu"]
+    code = train.main(argv)
+    captured = capsys.readouterr()
+    assert code == 2
+    one_line_naming(captured.err, path)
+    assert captured.out == "" and not run_dir.exists()
