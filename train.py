@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.config and not args.resume:
         parser.error("one of --config or --resume is required")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from tapfinger.training import train_main
+    from tapfinger.runs import train_main
 
     try:
         summary = train_main(

@@ -42,17 +42,14 @@ from graph_build import median_ms
 
 from envs import edge_cluster_v0
 from envs.errors import InputError
+from tapfinger.checkpoint import build_network
 from tapfinger.cli import OneLineParser, add_set_argument, error_line
 from tapfinger.config import ExperimentConfig, load_config
 from tapfinger.graph import build_graph_batch, stack_observations, to_tensors
 from tapfinger.models.network import TapFingerNet
-from tapfinger.training import (
-    Trainer,
-    act_batch,
-    build_network,
-    model_inputs,
-    pick_device,
-)
+from tapfinger.policies.learned import act_batch, model_inputs
+from tapfinger.runs import pick_device
+from tapfinger.training import Trainer
 
 
 def load() -> str:
@@ -146,14 +143,14 @@ def decision_latency(
                 net,
                 [obs[a] for a in agents],
                 [infos[a] for a in agents],
-                n,
+                num_agents=n,
                 greedy=True,
                 bayes=True,
                 device=device,
             )
             if r >= warmup:
                 per_round.append(time.perf_counter() - t0)
-            obs, _, _, _, infos = env.step(dict(zip(agents, out["env_actions"])))
+            obs, _, _, _, infos = env.step(dict(zip(agents, out.env_actions)))
             if not env.agents:
                 seed += 1
                 obs, infos = env.reset(seed=seed)

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from envs.errors import InputError
+from tapfinger.checkpoint import load_checkpoint, save_atomic
 from tapfinger.cli import OneLineParser, error_line
-from tapfinger.training import load_checkpoint, save_atomic
 
 SHIPPED_KEYS = ("format", "model", "config", "shapes", "counters", "best_jct", "value_norm")
 

@@ -1,7 +1,8 @@
 """Training: MAPPO over several environments, TensorBoard curves, evaluation and checkpoints.
 
-A run lives in ``runs/<experiment>__<seed>__<timestamp>/`` with the resolved ``config.yaml``,
-TensorBoard events, ``checkpoints/latest.pt`` and ``best.pt`` (atomic writes) and
+The loop reads as CleanRL's: collect a rollout from every env, one PPO update, log, evaluate
+now and then, checkpoint. The run folder (:mod:`tapfinger.runs`) receives TensorBoard events,
+``checkpoints/latest.pt`` and ``best.pt`` (atomic writes, :mod:`tapfinger.checkpoint`) and
 ``summary.json``. Training episodes draw their seeds from ``TRAIN_SEED_BASE`` upwards, far from
 the evaluation seeds (``evaluate.py`` uses 0.., periodic evaluation ``train.eval_seed``..), so a
 policy is never evaluated on an arrival trace it was trained on.
@@ -11,167 +12,37 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
+from tqdm import tqdm
 
-from envs import edge_cluster_v0
 from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.errors import ConfigError
-from envs.observation import CLUSTER_FEATURES
-from tapfinger.algorithms.mappo import Rollout, RunningNorm, log_prob, ppo_update
-from tapfinger.config import ExperimentConfig, config_to_dict, load_config
-from tapfinger.conflicts import resolve_conflicts
-from tapfinger.graph import node_feature_dims, stack_observations, to_tensors
-from tapfinger.models.network import PerAgentNet, TapFingerNet
+from tapfinger.algorithms.bc import behaviour_cloning
+from tapfinger.algorithms.mappo import Rollout, RunningNorm, ppo_update
+from tapfinger.checkpoint import (
+    CHECKPOINT_FORMAT,
+    build_network,
+    check_shapes,
+    load_checkpoint,
+    load_weights,
+    save_atomic,
+    shape_signature,
+)
+from tapfinger.config import ExperimentConfig, config_to_dict
+from tapfinger.evaluation import play_episode
+from tapfinger.graph import to_tensors
 from tapfinger.policies import make_policy
+from tapfinger.policies.learned import act_batch, flatten_states, model_inputs, net_value
+from tapfinger.statistics import mean_summary
 
 log = logging.getLogger(__name__)
 
-#: Observation keys the network reads (the per-dimension ``action_mask`` tuple is not needed).
-MODEL_KEYS = (
-    "clusters",
-    "pending",
-    "pending_mask",
-    "pending_visible",
-    "running",
-    "running_mask",
-    "agent",
-    "task_mask",
-    "cpu_mask",
-    "gpu_mask",
-    "free",
-    "demand",
-)
 TRAIN_SEED_BASE = 1_000_000
-CHECKPOINT_FORMAT = "tapfinger-checkpoint/1"
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"--device: '{name}' is not one of auto, cpu, cuda")
-    return torch.device(name)
-
-
-def build_network(env: EdgeClusterEnv, cfg: ExperimentConfig) -> TapFingerNet | PerAgentNet:
-    """The network for ``env``'s shapes: shared by all agents, or one per agent."""
-    feat = node_feature_dims(env.observation_space(env.possible_agents[0]))
-    cls = TapFingerNet if cfg.model.shared_actor else PerAgentNet
-    return cls(env.dims, feat, env.state_space.shape[0], cfg.model)
-
-
-def shape_signature(env: EdgeClusterEnv) -> dict[str, Any]:
-    """What a checkpoint must agree on with a scenario to be loadable."""
-    return {
-        "dims": asdict(env.dims),
-        "feat": node_feature_dims(env.observation_space(env.possible_agents[0])),
-        "state_size": int(env.state_space.shape[0]),
-    }
-
-
-def model_inputs(obs_list: list[dict]) -> dict[str, np.ndarray]:
-    return stack_observations([{k: o[k] for k in MODEL_KEYS} for o in obs_list])
-
-
-RUNNING_COLUMN = CLUSTER_FEATURES.index("running")
-
-
-def deadlocked_rows(
-    actions: np.ndarray,
-    start_mass: np.ndarray,
-    stacked: dict[str, np.ndarray],
-    active: np.ndarray,
-    num_agents: int,
-) -> np.ndarray:
-    """Rows that the greedy no-deadlock rule makes start a task, one per deadlocked env.
-
-    An env's round is deadlocked when no cluster runs anything, every agent idles, and some agent
-    has a task that fits: a greedy policy would then idle until the truncation. The agent whose
-    pointer puts the most mass on starting something starts its likeliest task. Any other round
-    is left exactly as the policy decided (idling one cluster while others run, e.g. to wait
-    for a faster one, stays the policy's choice).
-    """
-
-    def per_env(x: np.ndarray) -> np.ndarray:
-        return x.reshape(-1, num_agents)
-
-    idle = (stacked["clusters"][:, :, RUNNING_COLUMN] == 0).all(axis=1)
-    stuck = per_env(idle).all(1) & (per_env(actions[:, 0]) == 0).all(1) & per_env(active).any(1)
-    envs = np.flatnonzero(stuck)
-    mass = np.where(active, start_mass, -1.0)
-    return envs * num_agents + per_env(mass)[envs].argmax(1)
-
-
-def act_batch(
-    net: TapFingerNet | PerAgentNet,
-    obs_list: list[dict],
-    facts: list[dict],
-    num_agents: int,
-    greedy: bool,
-    bayes: bool,
-    device: torch.device,
-    states: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
-    """Decide for B = envs x agents observations (env-major), resolving conflicts by Bayes.
-
-    Observations in which only the no-op is valid are not run through the actor: their action
-    is the no-op with log-probability 0 (most rounds leave most agents nothing to start).
-    """
-    stacked = model_inputs(obs_list)
-    b = len(obs_list)
-    starts = net.dims.max_starts
-    active = stacked["task_mask"][:, 1:].any(axis=1)
-    actions = np.zeros((b, 3 * starts), dtype=np.int64)
-    logp_task = np.zeros((b, starts), dtype=np.float32)
-    logp_alloc = np.zeros((b, starts), dtype=np.float32)
-    value = None
-    with torch.no_grad():
-        if active.any():
-            sub = to_tensors({k: v[active] for k, v in stacked.items()}, device)
-            decision, _ = net.decide(sub, greedy=greedy)
-            actions[active] = decision.actions.cpu().numpy()
-            logp_task[active] = decision.logp_task.cpu().numpy()
-            logp_alloc[active] = decision.logp_alloc.cpu().numpy()
-            if greedy:
-                start_mass = np.zeros(b)
-                start_mass[active] = 1.0 - decision.task_probs[:, 0].cpu().numpy()
-                forced = deadlocked_rows(actions, start_mass, stacked, active, num_agents)
-                if forced.size:
-                    sub = to_tensors({k: v[forced] for k, v in stacked.items()}, device)
-                    must = torch.ones(forced.size, dtype=torch.bool, device=device)
-                    redo, _ = net.decide(sub, greedy=True, must_start=must)
-                    actions[forced] = redo.actions.cpu().numpy()
-                    logp_task[forced] = redo.logp_task.cpu().numpy()
-                    logp_alloc[forced] = redo.logp_alloc.cpu().numpy()
-        if states is not None:
-            value = net_value(net, to_tensors(stacked, device), states, device)
-    if bayes:
-        task_index = np.stack([f["task_index"] for f in facts])
-        env_actions, keep = resolve_conflicts(
-            actions, logp_task, task_index, stacked["free"], stacked["demand"], num_agents
-        )
-    else:
-        env_actions, keep = actions, np.ones_like(logp_task, dtype=bool)
-    logp = logp_task.sum(axis=1) + (logp_alloc * keep).sum(axis=1)
-    return {
-        "stacked": stacked,
-        "actions": actions,
-        "env_actions": env_actions,
-        "keep": keep,
-        "logp": logp,
-        "value": value,
-    }
 
 
 class Trainer:
@@ -192,7 +63,7 @@ class Trainer:
         tc = cfg.train
         torch.manual_seed(tc.seed)
         self.rng = np.random.default_rng(tc.seed)
-        self.envs = [edge_cluster_v0.EdgeClusterEnv(cfg.scenario) for _ in range(tc.num_envs)]
+        self.envs = [EdgeClusterEnv(cfg.scenario) for _ in range(tc.num_envs)]
         self.agents = self.envs[0].possible_agents
         self.net = build_network(self.envs[0], cfg).to(device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=tc.lr, eps=1e-5)
@@ -212,7 +83,7 @@ class Trainer:
             self._load(self.ckpt_dir / "latest.pt")
         elif tc.init_from:
             self._init_from(Path(tc.init_from))
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # heavy: imported only to train
 
         # Purge only what a crash logged after the checkpoint: the checkpointed step's own
         # scalars (logged just before it was saved) stay.
@@ -221,7 +92,7 @@ class Trainer:
         )
         if not resume:
             self.writer.add_text("hyperparameters", hparam_table(cfg))
-        self.eval_env = edge_cluster_v0.EdgeClusterEnv(cfg.scenario)
+        self.eval_env = EdgeClusterEnv(cfg.scenario)
         self.baseline_eval: dict[str, dict[str, float]] = {}
 
     # ------------------------------------------------------------------ checkpoints
@@ -277,15 +148,13 @@ class Trainer:
             self.norm.load_state_dict(ckpt["value_norm"])
 
     # ------------------------------------------------------------------ rollouts
-    def _reset_env(self, env: EdgeClusterEnv) -> tuple[dict, dict]:
-        seed = self.next_seed
+    def _take_seed(self) -> int:
+        """The seed of the next training episode (every training env and teacher draws here)."""
         self.next_seed += 1
-        return env.reset(seed=seed)
+        return self.next_seed - 1
 
-    def _flat(self, state: list[tuple[dict, dict]]) -> tuple[list[dict], list[dict]]:
-        """Observations and infos of every (env, agent), env-major: the order of ``act_batch``."""
-        obs_list = [obs[a] for obs, _ in state for a in self.agents]
-        return obs_list, [info[a] for _, info in state for a in self.agents]
+    def _reset_env(self, env: EdgeClusterEnv) -> tuple[dict, dict]:
+        return env.reset(seed=self._take_seed())
 
     def collect(self, state: list[tuple[dict, dict]]) -> tuple[Rollout, np.ndarray, list[dict]]:
         """Step every env ``rollout_steps`` rounds with the sampling policy."""
@@ -294,17 +163,24 @@ class Trainer:
         ro = Rollout()
         finished: list[dict] = []
         for _ in range(tc.rollout_steps):
-            obs_list, facts = self._flat(state)
+            obs_list, facts = flatten_states(state, self.agents)
             states = np.repeat(np.stack([env.state() for env in self.envs]), n, axis=0)
             out = act_batch(
-                self.net, obs_list, facts, n, False, self.cfg.model.bayes, self.device, states
+                self.net,
+                obs_list,
+                facts,
+                num_agents=n,
+                greedy=False,
+                bayes=self.cfg.model.bayes,
+                device=self.device,
+                states=states,
             )
             rewards = np.zeros(len(obs_list))
             dones = np.zeros(len(obs_list))
             slots = np.zeros(len(obs_list))
             new_state = []
             for e, env in enumerate(self.envs):
-                acts = {a: out["env_actions"][e * n + i] for i, a in enumerate(self.agents)}
+                acts = {a: out.env_actions[e * n + i] for i, a in enumerate(self.agents)}
                 obs, rew, term, trunc, infos = env.step(acts)
                 for i, a in enumerate(self.agents):
                     rewards[e * n + i] = rew[a] * tc.reward_scale
@@ -316,17 +192,17 @@ class Trainer:
                     obs, infos = self._reset_env(env)
                 new_state.append((obs, infos))
             state[:] = new_state
-            ro.obs.append(out["stacked"])
+            ro.obs.append(out.stacked)
             ro.state.append(states.astype(np.float32))
-            ro.actions.append(out["actions"])
-            ro.logp.append(out["logp"])
-            ro.keep.append(out["keep"])
-            ro.values.append(out["value"] * self.norm.std + self.norm.mean)
+            ro.actions.append(out.actions)
+            ro.logp.append(out.logp)
+            ro.keep.append(out.keep)
+            ro.values.append(out.value * self.norm.std + self.norm.mean)
             ro.rewards.append(rewards)
             ro.dones.append(dones)
             ro.slots.append(slots)
             self.global_step += len(self.envs)
-        obs_list, _ = self._flat(state)
+        obs_list, _ = flatten_states(state, self.agents)
         states = np.repeat(np.stack([env.state() for env in self.envs]), n, axis=0)
         t = to_tensors(model_inputs(obs_list), self.device)
         with torch.no_grad():
@@ -359,15 +235,21 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> dict[str, float]:
-        """Greedy episodes on the fixed held-out seeds; baselines once, on the same seeds."""
+        """Greedy episodes on the fixed held-out seeds; baselines once, on the same seeds.
+
+        The episodes are played by evaluation's own episode runner, as in ``evaluate.py``.
+        """
         tc = self.cfg.train
         seeds = [tc.eval_seed + i for i in range(tc.eval_episodes)]
+
+        def mean_of(policy: Any) -> dict[str, float]:
+            return mean_summary([play_episode(self.eval_env, policy, s).summary for s in seeds])
+
         policy = make_policy("tapfinger", self.eval_env, network=self.net, device=self.device)
-        result = {"tapfinger": mean_metrics(run_policy(self.eval_env, policy, seeds))}
+        result = {"tapfinger": mean_of(policy)}
         for name in tc.eval_baselines:
             if name not in self.baseline_eval:
-                base = make_policy(name, self.eval_env)
-                self.baseline_eval[name] = mean_metrics(run_policy(self.eval_env, base, seeds))
+                self.baseline_eval[name] = mean_of(make_policy(name, self.eval_env))
             result[name] = self.baseline_eval[name]
         for name, m in result.items():
             for key in ("mean_jct", "p95_jct", "lower_bound_ratio"):
@@ -386,13 +268,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def train(self) -> dict[str, Any]:
-        from tqdm import tqdm
-
+        """Warm start (fresh runs), then PPO iterations until ``train.total_steps``."""
         tc = self.cfg.train
         self._t0 = time.perf_counter()
         if self.global_step == 0 and tc.bc_steps > 0:
-            self.behaviour_cloning(tc.bc_steps)
-            self._evaluate_and_keep_best()
+            self._warm_start()
         state = [self._reset_env(env) for env in self.envs]
         bar = tqdm(
             total=tc.total_steps,
@@ -429,10 +309,34 @@ class Trainer:
                 next_keep += tc.checkpoint_every
         bar.close()
         self.writer.flush()
-        summary = {
+        summary = self._summary(sps)
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        self.writer.close()
+        return summary
+
+    def _warm_start(self) -> None:
+        """Behaviour cloning from ``train.bc_policy`` (DESIGN §5.3.1), then an evaluation."""
+        tc = self.cfg.train
+        self.bc_env_steps += behaviour_cloning(
+            self.net,
+            self.optimizer,
+            self.envs,
+            [make_policy(tc.bc_policy, env) for env in self.envs],
+            tc,
+            bayes=self.cfg.model.bayes,
+            device=self.device,
+            rng=self.rng,
+            next_seed=self._take_seed,
+            log=self.writer.add_scalar,
+        )
+        self._evaluate_and_keep_best()
+
+    def _summary(self, sps: float) -> dict[str, Any]:
+        """What ``summary.json`` says of the run."""
+        return {
             "experiment": self.run_dir.name,
             "scenario": self.cfg.scenario.name,
-            "seed": tc.seed,
+            "seed": self.cfg.train.seed,
             "global_step": self.global_step,
             "episodes": self.episodes,
             "bc_env_steps": self.bc_env_steps,
@@ -443,9 +347,6 @@ class Trainer:
             "last_eval_mean_jct": self.last_eval,
             "device": str(self.device),
         }
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        self.writer.close()
-        return summary
 
     def _log(self, stats, ro: Rollout, adv, ret, finished: list[dict], sps: float) -> None:
         w, step = self.writer, self.global_step
@@ -461,7 +362,7 @@ class Trainer:
         w.add_scalar("charts/SPS", sps, step)
         w.add_scalar("charts/learning_rate", self.optimizer.param_groups[0]["lr"], step)
         if finished:
-            m = mean_metrics(finished)
+            m = mean_summary(finished)
             w.add_scalar("charts/episodic_return", -m["mean_jct"] * m["tasks"], step)
             w.add_scalar("sched/avg_jct", m["mean_jct"], step)
             w.add_scalar("sched/p95_jct", m["p95_jct"], step)
@@ -469,90 +370,9 @@ class Trainer:
             w.add_scalar("sched/utilization_gpu", m["utilization_gpu"], step)
             w.add_scalar("sched/conflicts", m["conflicts"], step)
 
-    # ------------------------------------------------------------------ warm start
-    def behaviour_cloning(self, updates: int) -> None:
-        """Warm start (DESIGN §5.3.1): imitate ``train.bc_policy`` on the training envs.
-
-        DAgger-style: the teacher labels every visited state; it also drives the envs at first,
-        then hands over to the student (sampling) so that the student learns to recover from
-        its own mistakes. The teacher may be an oracle baseline (it reads privileged ``infos``
-        during training only); the student only ever sees observations.
-        """
-        tc = self.cfg.train
-        n = len(self.agents)
-        teachers = [make_policy(tc.bc_policy, env) for env in self.envs]
-        state = []
-        for env, teacher in zip(self.envs, teachers):
-            seed = self.next_seed
-            state.append(self._reset_env(env))
-            teacher.reset(seed)
-        rounds = max(1, tc.rollout_steps // 4)
-        for group in self.optimizer.param_groups:
-            group["lr"] = tc.bc_lr
-        for update in range(updates):
-            beta = max(0.0, 1.0 - update / max(1, updates // 2))
-            obs_batch, labels = [], []
-            for _ in range(rounds):
-                student = None
-                if self.rng.random() >= beta:
-                    obs_list, facts = self._flat(state)
-                    student = act_batch(
-                        self.net, obs_list, facts, n, False, self.cfg.model.bayes, self.device
-                    )["env_actions"]
-                for e, (env, teacher) in enumerate(zip(self.envs, teachers)):
-                    obs, infos = state[e]
-                    taught = teacher.act(obs, infos)
-                    for a in self.agents:
-                        obs_batch.append(obs[a])
-                        labels.append(taught[a])
-                    acts = (
-                        taught
-                        if student is None
-                        else {a: student[e * n + i] for i, a in enumerate(self.agents)}
-                    )
-                    obs, _, _, _, infos = env.step(acts)
-                    self.bc_env_steps += 1
-                    if not env.agents:
-                        seed = self.next_seed
-                        obs, infos = self._reset_env(env)
-                        teacher.reset(seed)
-                    state[e] = (obs, infos)
-            t = to_tensors(model_inputs(obs_batch), self.device)
-            actions = torch.as_tensor(np.stack(labels), device=self.device)
-            decision, _ = self.net.decide(t, actions=actions)
-            loss = -log_prob(decision, torch.ones_like(decision.logp_alloc)).mean()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), tc.max_grad_norm)
-            self.optimizer.step()
-            self.writer.add_scalar("losses/bc_loss", float(loss.detach()), update)
-            self.writer.add_scalar("losses/bc_teacher_share", beta, update)
-        for group in self.optimizer.param_groups:
-            group["lr"] = tc.lr
-
-
-def net_value(net: TapFingerNet, t: dict, states: np.ndarray, device: torch.device) -> np.ndarray:
-    local = None if net.cfg.critic == "central" else net.encode(t)[2]
-    return net.value(t, torch.as_tensor(states, device=device), local).cpu().numpy()
-
-
-def run_policy(env: EdgeClusterEnv, policy: Any, seeds: list[int]) -> list[dict]:
-    """Episode metrics of ``policy`` on ``env`` for each seed."""
-    out = []
-    for seed in seeds:
-        policy.reset(seed)
-        obs, infos = env.reset(seed=seed)
-        while env.agents:
-            obs, _, _, _, infos = env.step(policy.act(obs, infos))
-        out.append(infos[env.possible_agents[0]]["episode"])
-    return out
-
-
-def mean_metrics(episodes: list[dict]) -> dict[str, float]:
-    return {k: float(np.mean([e[k] for e in episodes])) for k in episodes[0]}
-
 
 def hparam_table(cfg: ExperimentConfig) -> str:
+    """The config (but the scenario's details) as a Markdown table for TensorBoard's text tab."""
     rows = ["|section|key|value|", "|-|-|-|"]
     for section, values in config_to_dict(cfg).items():
         if section == "scenario":
@@ -560,99 +380,3 @@ def hparam_table(cfg: ExperimentConfig) -> str:
         rows += [f"|{section}|{k}|{v}|" for k, v in values.items()]
     rows.append(f"|scenario|name|{cfg.scenario.name}|")
     return "\n".join(rows)
-
-
-def save_atomic(payload: dict, path: Path) -> None:
-    """Write a checkpoint so that a kill never leaves a broken file at ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint with ``weights_only=True``; clear errors for missing or foreign files."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConfigError(f"{path}: not a TapFinger checkpoint ({type(exc).__name__})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ConfigError(f"{path}: not a TapFinger checkpoint (format {CHECKPOINT_FORMAT})")
-    return ckpt
-
-
-def load_weights(net: torch.nn.Module, state: dict, path: str | Path) -> None:
-    """Load a checkpoint's weights; one clear line when they do not fit ``net``.
-
-    They do not fit when the run's model section changed (``--resume ... --set model.hidden=``)
-    or the checkpoint was written by another version of the network.
-    """
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        detail = " ".join(line.strip() for line in str(exc).strip().splitlines()[1:])
-        if len(detail) > 300:
-            detail = detail[:300] + " ..."
-        raise ConfigError(
-            f"{path}: the checkpoint's weights do not fit this network ({detail})"
-        ) from None
-
-
-def check_shapes(ckpt: dict, env: EdgeClusterEnv, path: str | Path) -> None:
-    """Refuse a checkpoint whose shapes do not match the scenario's."""
-    want = shape_signature(env)
-    have = ckpt["shapes"]
-    for key in ("dims", "feat", "state_size"):
-        if have[key] != want[key]:
-            raise ConfigError(
-                f"{path}: checkpoint does not match scenario '{env.scenario.name}' "
-                f"({key}: checkpoint {have[key]}, scenario {want[key]})"
-            )
-
-
-def make_run_dir(cfg: ExperimentConfig, root: str | Path = "runs") -> Path:
-    name = cfg.train.experiment or cfg.scenario.name
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = Path(root) / f"{name}__{cfg.train.seed}__{stamp}"
-    suffix = 1
-    while path.exists():
-        path = Path(root) / f"{name}__{cfg.train.seed}__{stamp}-{suffix}"
-        suffix += 1
-    path.mkdir(parents=True)
-    return path
-
-
-def train_main(
-    config: str | None,
-    overrides: list[str],
-    device: str = "auto",
-    run_dir: str | None = None,
-    resume: str | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """What ``train.py`` does: resolve the config, make or reopen the run folder, train."""
-    torch.set_num_threads(1)  # tiny graphs: one thread is far faster than two here
-    dev = pick_device(device)
-    if resume:
-        rdir = Path(resume)
-        if not (rdir / "checkpoints" / "latest.pt").exists():
-            raise ConfigError(f"--resume {resume}: no checkpoints/latest.pt in that folder")
-        cfg = load_config(rdir / "config.yaml", overrides)
-    else:
-        cfg = load_config(config, overrides)
-        if run_dir:
-            rdir = Path(run_dir)
-            if (rdir / "checkpoints" / "latest.pt").exists():
-                raise ConfigError(
-                    f"--run-dir {run_dir} already holds a run; use --resume {run_dir} to continue"
-                )
-            rdir.mkdir(parents=True, exist_ok=True)
-        else:
-            rdir = make_run_dir(cfg)
-        (rdir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    trainer = Trainer(cfg, rdir, dev, resume=bool(resume), show_progress=progress)
-    summary = trainer.train()
-    summary["run_dir"] = str(rdir)
-    return summary

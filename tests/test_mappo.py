@@ -17,12 +17,13 @@ import torch
 from envs import edge_cluster_v0
 from envs.simulator import spare_capacity
 from tapfinger.algorithms.mappo import RunningNorm, gae, log_prob
+from tapfinger.checkpoint import build_network
 from tapfinger.config import ExperimentConfig, ModelConfig, load_config
 from tapfinger.conflicts import resolve_conflicts
 from tapfinger.graph import to_tensors
 from tapfinger.models.network import Decision
 from tapfinger.policies import make_policy
-from tapfinger.training import Trainer, build_network
+from tapfinger.training import Trainer
 
 torch.set_num_threads(1)  # tiny graphs: one thread is far faster than two
 

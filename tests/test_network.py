@@ -19,10 +19,11 @@ import torch
 from envs import edge_cluster_v0
 from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.observation import after_start, conditional_sample
+from tapfinger.checkpoint import build_network
 from tapfinger.config import ExperimentConfig, ModelConfig
 from tapfinger.graph import to_tensors
 from tapfinger.models.network import MASKED, Decision, TapFingerNet, greedy_task
-from tapfinger.training import build_network, model_inputs
+from tapfinger.policies.learned import deadlocked_rows, model_inputs
 
 torch.set_num_threads(1)  # tiny graphs: one thread is far faster than two
 
@@ -538,7 +539,6 @@ def test_model_reads_its_dims_from_the_env() -> None:
 def test_deadlocked_rows_by_hand() -> None:
     """One forced agent per env where nothing runs, every agent idles and a task fits."""
     from envs.observation import CLUSTER_FEATURES
-    from tapfinger.training import deadlocked_rows
 
     running = CLUSTER_FEATURES.index("running")
     n_envs, agents, clusters = 4, 2, 2

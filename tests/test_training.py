@@ -24,9 +24,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import evaluate
 import train
 from envs import edge_cluster_v0
+from tapfinger.checkpoint import load_checkpoint
 from tapfinger.config import config_to_dict, load_config
 from tapfinger.policies import make_policy
-from tapfinger.training import load_checkpoint
 
 torch.set_num_threads(1)  # tiny graphs: one thread is far faster than two
 
