@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.image import imread
 
 import evaluate
 from envs.edge_cluster_v0 import EdgeClusterEnv
@@ -81,6 +82,20 @@ def test_results_json_read_back(tiny_run: Path) -> None:
         assert len(list(csv.DictReader(fh))) == 3
     report = (tiny_run / "report.md").read_text()
     assert "| random (best) |" in report and "mean_jct.png" in report
+
+
+def test_plots_decode_at_their_figure_size(tiny_run: Path) -> None:
+    """Each PNG decodes, and its pixel size is its figure size at 100 dpi (one policy, two
+    resource kinds on quickstart), so a blank or truncated file cannot pass."""
+    expected = {
+        "mean_jct.png": (400, 400),
+        "jct_cdf.png": (400, 600),
+        "utilization.png": (480, 600),
+    }
+    for name, (height, width) in expected.items():
+        pixels = imread(tiny_run / name)
+        assert pixels.shape[:2] == (height, width), name
+        assert pixels.std() > 0.01, f"{name} is blank"
 
 
 def test_workers_give_the_serial_results(
@@ -258,4 +273,4 @@ def test_identical_episodes_still_plot(tmp_path: Path, capsys: pytest.CaptureFix
     res = json.loads((out / "results.json").read_text())
     low, high = res["policies"]["fifo"]["mean_jct_ci"]
     assert low == pytest.approx(high)
-    assert (out / "mean_jct.png").stat().st_size > 0
+    assert imread(out / "mean_jct.png").shape[:2] == (400, 400)
