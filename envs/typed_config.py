@@ -13,7 +13,7 @@ from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
-from envs.errors import ConfigError
+from envs.errors import ConfigError, file_errors
 
 T = TypeVar("T")
 
@@ -158,16 +158,22 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 
 def read_yaml(path: str) -> dict:
-    """Read a YAML mapping from ``path`` with clear errors."""
+    """Read a YAML mapping that holds settings from ``path``; one clear error line otherwise.
+
+    A file that holds no settings (empty, only comments, ``{}``) is an error: running every
+    default from it is almost always a mistake (a wrong or unsaved file); a run with the
+    defaults names a preset instead.
+    """
     try:
-        with open(path, encoding="utf-8") as fh:
+        with file_errors(path, ConfigError, "config file"), open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    if data is None:
-        return {}
+    if data is None or data == {}:
+        raise ConfigError(
+            f"{path}: empty config (no settings); an experiment file sets at least one of "
+            "scenario, model, train, eval (or name a preset, e.g. quickstart)"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data

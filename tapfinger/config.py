@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from envs.errors import ConfigError, file_errors
+from envs.errors import ConfigError
 from envs.scenario import CONFIG_DIR, ScenarioConfig, resolve_trace_path
 from envs.typed_config import apply_overrides, from_dict, read_yaml, to_dict
 
@@ -179,15 +179,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             p = CONFIG_DIR / f"{path}.yaml"
         if not p.exists():
             raise ConfigError(f"config file not found: {path}")
-        with file_errors(p, ConfigError, "config file"):
-            data = read_yaml(str(p))
-        if not data:
-            # Running every default from an empty file is almost always a mistake (a wrong or
-            # unsaved file); a run with the defaults names a preset instead.
-            raise ConfigError(
-                f"{p}: empty config (no settings); an experiment file sets at least one of "
-                "scenario, model, train, eval (or name a preset, e.g. quickstart)"
-            )
+        data = read_yaml(str(p))
         base = p.resolve().parent
     apply_overrides(data, overrides or [])
     cfg = from_dict(ExperimentConfig, data)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.edge_cluster_v0 import EdgeClusterEnv
-from envs.errors import ConfigError, TraceError
+from envs.errors import ConfigError
 from envs.scenario import ScenarioConfig
 from envs.trace import Trace, load_trace
 from tapfinger.config import ExperimentConfig, config_to_dict, load_config
@@ -87,14 +87,10 @@ def resolve_request(
     scenario = cfg.scenario
     if trace is not None:
         path = Path(trace)
-        if not path.is_file():
-            raise TraceError(f"trace file not found: {trace}")
         # Recording the trace in the scenario sizes the env from it and saves it in the config.
         scenario = dataclasses.replace(scenario, trace=str(path.resolve()))
     loaded = None
     if scenario.trace is not None:
-        if not Path(scenario.trace).is_file():
-            raise TraceError(f"trace file not found: {scenario.trace}")
         loaded = load_trace(
             scenario.trace,
             num_clusters=scenario.num_clusters,

@@ -192,6 +192,16 @@ def test_bad_config_file(tmp_path, case):
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_env_refuses_a_bad_scenario_file(tmp_path, case):
+    """The env reads a scenario YAML through the same reader: the same one-line errors."""
+    content, message = BAD_CONFIGS[case]
+    path = write_bad_file(tmp_path / "scenario.yaml", content)
+    with pytest.raises(ConfigError, match=re.escape(str(path))) as err:
+        edge_cluster_v0.parallel_env(scenario=str(path))
+    assert message in str(err.value)
+
+
 def test_presets_and_no_file_still_load():
     assert load_config("quickstart").scenario.name == "quickstart"
     assert load_config(None) == load_config(None, [])
