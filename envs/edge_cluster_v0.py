@@ -16,10 +16,10 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from envs.errors import ConfigError
-from envs.metrics import episode_metrics, task_records
+from envs.metrics import episode_metrics, lower_bound, task_records
 from envs.observation import Dims, ObservationBuilder, dims_for
 from envs.scenario import RESOURCE_KINDS, ScenarioConfig, load_scenario
-from envs.simulator import InfeasibleStart, Simulator, Status, spare_capacity
+from envs.simulator import Op, RoundOutcome, Simulator, Status
 from envs.speed_models import SpeedModel, build_speed_model
 from envs.trace import Trace, generate_trace, load_trace
 
@@ -90,8 +90,9 @@ class EdgeClusterEnv(ParallelEnv):
             elastic=scenario.elastic,
             switch_penalty=scenario.switch_penalty,
             max_slots=scenario.max_slots,
+            conflict_rule=scenario.conflict_rule,
+            max_rounds=scenario.max_rounds_per_slot,
         )
-        self._conflict_rng = np.random.default_rng(0)
         self._state = np.zeros(self.state_space.shape, dtype=np.float32)
         self._facts: list[dict] = []
         self._lower_bound: np.ndarray | None = None
@@ -117,14 +118,13 @@ class EdgeClusterEnv(ParallelEnv):
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
         workload_seq, conflict_seq = np.random.SeedSequence(seed).spawn(2)
-        self._conflict_rng = np.random.default_rng(conflict_seq)
         trace = (options or {}).get("trace") or self._fixed_trace
         if trace is None:
             trace = generate_trace(self.scenario, np.random.default_rng(workload_seq))
         elif trace is not self._fixed_trace:
             trace.check_fits(self.scenario)
         self.trace = trace
-        self.sim.reset(trace)
+        self.sim.reset(trace, rng=np.random.default_rng(conflict_seq))
         self.builder.prepare(trace)
         self.sim.skip_idle()
         self.agents = list(self.possible_agents)
@@ -143,85 +143,49 @@ class EdgeClusterEnv(ParallelEnv):
         """Global view for a centralised critic: every cluster, window and running set."""
         return self._state.copy()
 
-    def _parse(self, action: Any) -> list[tuple[int, int, int]]:
-        a = np.asarray(action, dtype=np.int64).ravel()
-        if a.size != 3 * self.dims.max_starts:
-            raise ValueError(f"action must have {3 * self.dims.max_starts} entries, got {a.size}")
-        seq = []
-        for j in range(self.dims.max_starts):
-            idx, cpu, gpu = (int(v) for v in a[3 * j : 3 * j + 3])
-            if idx == 0:
-                break
-            seq.append((idx, cpu, gpu))
-        return seq
-
-    def step(self, actions: dict[str, Any]):
-        sim = self.sim
+    def _plans(self, actions: dict[str, Any]) -> tuple[list[list[Op]], list[int]]:
+        """Each agent's action as simulator operations, and whether it named an unknown index
+        (that ends its sequence and counts as an invalid action)."""
         d = self.dims
-        n = len(self.possible_agents)
-        invalid = np.zeros(n, dtype=np.int64)
-        lost = np.zeros(n, dtype=np.int64)
-        started = np.zeros(n, dtype=np.int64)
-        plans: list[list[tuple[int, int, int, bool]]] = []
-        claims: dict[int, list[int]] = {}
         noop = np.zeros(3 * d.max_starts, dtype=np.int64)
+        plans, unknown = [], []
         for c, agent in enumerate(self.possible_agents):
-            plan = []
+            a = np.asarray(actions.get(agent, noop), dtype=np.int64).ravel()
+            if a.size != 3 * d.max_starts:
+                raise ValueError(f"action must have {3 * d.max_starts} entries, got {a.size}")
             index = self._facts[c]["task_index"]
-            for idx, cpu, gpu in self._parse(actions.get(agent, noop)):
+            plan, bad = [], 0
+            values = a.tolist()
+            for j in range(0, len(values), 3):
+                idx, cpu, gpu = values[j : j + 3]
+                if idx == 0:
+                    break
                 task = int(index[idx]) if 0 < idx < d.actions else -1
                 if task < 0:
-                    invalid[c] += 1
+                    bad = 1
                     break
-                is_start = idx <= d.window
-                plan.append((task, cpu, gpu, is_start))
-                if is_start and c not in claims.setdefault(task, []):
-                    claims[task].append(c)  # an agent never conflicts with itself
+                plan.append((task, cpu, gpu, idx <= d.window))
             plans.append(plan)
-        winners = {}
-        for task, agents in claims.items():
-            if len(agents) == 1:
-                winners[task] = agents[0]
-                continue
-            if self.scenario.conflict_rule == "spare_capacity":
-                need = self.trace.min_demand[task]
-                spare = np.array([spare_capacity(sim.free[c], need) for c in agents])
-                best = np.flatnonzero(spare == spare.max())
-                win = agents[int(self._conflict_rng.choice(best))]
-            else:
-                win = agents[int(self._conflict_rng.integers(len(agents)))]
-            winners[task] = win
-            self._conflicts += len(agents) - 1
-        changes = 0
-        for c, plan in enumerate(plans):
-            for task, cpu, gpu, is_start in plan:
-                if is_start and winners[task] != c:
-                    lost[c] += 1
-                    continue
-                try:
-                    if is_start:
-                        sim.start(c, task, cpu, gpu)
-                        started[c] += 1
-                        changes += 1
-                    elif sim.resize(c, task, cpu, gpu):
-                        changes += 1
-                except InfeasibleStart:
-                    invalid[c] += 1
-                    break
-        sim.round += 1
-        slots = in_system = 0
-        attributed = np.zeros(n, dtype=np.int64)
-        if changes == 0 or sim.round >= self.scenario.max_rounds_per_slot:
-            out = sim.end_slot()
-            slots, in_system, attributed = out.slots, out.in_system, out.attributed
-        if self.scenario.reward == "team":
-            rewards = {a: -float(in_system) for a in self.possible_agents}
-        else:
-            rewards = {a: -float(attributed[i]) for i, a in enumerate(self.possible_agents)}
-        done, truncated = sim.done, sim.truncated
+            unknown.append(bad)
+        return plans, unknown
+
+    def step(self, actions: dict[str, Any]):
+        """Parse the actions, play one round, reward the elapsed slots, observe."""
+        plans, unknown = self._plans(actions)
+        out = self.sim.play_round(plans)
+        self._conflicts += out.conflicts
+        rewards = self._rewards(out)
+        done, truncated = self.sim.done, self.sim.truncated
         observations, facts = self._observe()
         infos = {
-            a: self._info(i, facts[i], slots, int(lost[i]), int(invalid[i]), int(started[i]))
+            a: self._info(
+                i,
+                facts[i],
+                out.elapsed.slots,
+                out.lost[i],
+                unknown[i] + out.invalid[i],
+                out.started[i],
+            )
             for i, a in enumerate(self.possible_agents)
         }
         if done or truncated:
@@ -232,6 +196,13 @@ class EdgeClusterEnv(ParallelEnv):
         terminations = {a: done for a in self.possible_agents}
         truncations = {a: truncated and not done for a in self.possible_agents}
         return observations, rewards, terminations, truncations, infos
+
+    def _rewards(self, out: RoundOutcome) -> dict[str, float]:
+        """Minus the tasks in the system (team) or attributed to each agent, per elapsed slot."""
+        if self.scenario.reward == "team":
+            return {a: -float(out.elapsed.in_system) for a in self.possible_agents}
+        attributed = out.elapsed.attributed
+        return {a: -float(attributed[i]) for i, a in enumerate(self.possible_agents)}
 
     def _info(
         self, c: int, facts: dict, slots: int, lost: int, invalid: int, started: int = 0
@@ -251,7 +222,7 @@ class EdgeClusterEnv(ParallelEnv):
     # ------------------------------------------------------------------ metrics
     def lower_bound(self) -> np.ndarray:
         if self._lower_bound is None:
-            self._lower_bound = self.sim.lower_bound()
+            self._lower_bound = lower_bound(self.trace, self.capacity, self.speed)
         return self._lower_bound
 
     def task_records(self):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from envs.simulator import Simulator, Status
+from envs.speed_models import SpeedModel
+from envs.trace import Trace
 
 
 @dataclass
@@ -85,3 +88,39 @@ def episode_metrics(sim: Simulator, records: TaskRecords, conflicts: int) -> dic
         "slots": float(sim.slot),
     }
     return out
+
+
+def lower_bound(trace: Trace, capacity: np.ndarray, speed: SpeedModel) -> np.ndarray:
+    """Per task: slots to finish alone at its best allocation on the best visible cluster."""
+    tr = trace
+    cache: dict[tuple, int] = {}
+    out = np.empty(len(tr))
+    for i in range(len(tr)):
+        best = math.inf
+        for c in np.flatnonzero(tr.visible[i]):
+            cap_c = capacity[c]
+            key = (
+                int(tr.type_idx[i]),
+                float(tr.work[i]),
+                *tr.min_demand[i].tolist(),
+                *tr.cap[i].tolist(),
+                *cap_c.tolist(),
+            )
+            if key not in cache:
+                cache[key] = _best_duration(tr, speed, i, cap_c)
+            best = min(best, cache[key])
+        out[i] = best
+    return out
+
+
+def _best_duration(tr: Trace, speed: SpeedModel, i: int, cap_c: np.ndarray) -> int:
+    mn, cap = tr.min_demand[i], tr.cap[i]
+    if (mn[:2] > cap_c[:2]).any() or (cap_c[2] > 0 and mn[2] > cap_c[2]):
+        return math.inf
+    hi_c = min(cap[0], cap_c[0], speed.base.shape[1] - 1)
+    hi_g = min(cap[1], cap_c[1], speed.base.shape[2] - 1)
+    k = int(tr.type_idx[i])
+    table = speed.base[k, mn[0] : hi_c + 1, mn[1] : hi_g + 1]
+    # Every model's rate grows with its base at any progress, so the best base is best.
+    c, g = np.unravel_index(int(np.argmax(table)), table.shape)
+    return speed.slots_to_finish(k, int(mn[0] + c), int(mn[1] + g), float(tr.work[i]), 0)

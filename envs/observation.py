@@ -219,7 +219,7 @@ class ObservationBuilder:
         free = sim.free
         pad = self.pad
         win = np.full((n, w), pad, dtype=np.int64)
-        for c, ids in enumerate(sim.windows()):
+        for c, ids in enumerate(sim.pending.windows()):
             win[c, : len(ids)] = ids
         run = np.full((n, nr), -1, dtype=np.int64)
         n_running = np.empty(n)

@@ -10,18 +10,22 @@ skipped slots exactly.
 
 from __future__ import annotations
 
-import bisect
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
 
+from envs.pending import PendingTasks, WindowStarts, spare_capacity
 from envs.speed_models import SpeedModel
 from envs.trace import Trace
 
 #: Progress within this of the work counts as done (keeps 4 x 0.25 from needing a fifth slot).
 DONE_TOLERANCE = 1e-9
+
+#: One operation of an agent's round: (task, cpu, gpu, is_start); ``is_start`` False resizes a
+#: running task (elastic mode; ``cpu == 0`` pauses it).
+Op = tuple[int, int, int, bool]
 
 
 class Status(IntEnum):
@@ -48,15 +52,27 @@ class SlotOutcome:
     """Per cluster: sum over the elapsed slots of the tasks attributed to it."""
 
 
-def spare_capacity(free: np.ndarray, demand: np.ndarray) -> float:
-    """How many copies of the minimum demand (cpu, gpu) fit the free resources (the paper's
-    spare capacity, used by the spare-capacity conflict rule and the Bayes rule)."""
-    ratios = [free[k] / demand[k] for k in range(2) if demand[k] > 0]
-    return float(min(ratios)) if ratios else float(free[:2].sum())
+@dataclass
+class RoundOutcome:
+    """What one round did, per cluster, and the slots that passed after it (none mid-slot)."""
+
+    started: list[int]
+    lost: list[int]
+    """Starts that lost a conflict to another agent (no-ops)."""
+    invalid: list[int]
+    """Operations that did not fit (InfeasibleStart); the rest of that agent's sequence is void."""
+    conflicts: int
+    """Claims beyond the first on a contested task."""
+    slot_ended: bool
+    elapsed: SlotOutcome
 
 
 class Simulator:
-    """The state of the world for one episode over a trace."""
+    """The state of the world for one episode over a trace.
+
+    Every change bumps per-cluster counters (``free_version``, ``running_version`` here,
+    ``pending.window_version``) so that readers can rebuild only what changed.
+    """
 
     def __init__(
         self,
@@ -68,6 +84,8 @@ class Simulator:
         switch_penalty: float = 0.5,
         max_slots: int = 100_000,
         fast_forward: bool = True,
+        conflict_rule: str = "spare_capacity",
+        max_rounds: int = 32,
     ) -> None:
         self.capacity = np.asarray(capacity, dtype=np.int64)
         self.n = len(self.capacity)
@@ -77,13 +95,20 @@ class Simulator:
         self.switch_penalty = switch_penalty
         self.max_slots = max_slots
         self.fast_forward = fast_forward
+        self.conflict_rule = conflict_rule
+        self.max_rounds = max_rounds
+        self.mem_on = self.capacity[:, 2] > 0  # memory is modelled on these clusters
 
     # ------------------------------------------------------------------ episode set-up
-    def reset(self, trace: Trace) -> None:
-        """Start an episode over ``trace`` (arrival-sorted); tasks of slot 0 arrive."""
+    def reset(self, trace: Trace, rng: np.random.Generator | None = None) -> None:
+        """Start an episode over ``trace`` (arrival-sorted); tasks of slot 0 arrive.
+
+        ``rng`` breaks conflict ties (seeded generator; a fixed one if omitted).
+        """
         if trace.num_clusters != self.n:
             raise ValueError(f"trace has {trace.num_clusters} clusters, simulator {self.n}")
         self.trace = trace
+        self.rng = rng if rng is not None else np.random.default_rng(0)
         t = len(trace)
         self.status = np.zeros(t, dtype=np.int8)
         self.progress = np.zeros(t)
@@ -96,7 +121,7 @@ class Simulator:
         self.run_slots = np.zeros(t, dtype=np.int64)
         self.switched = np.zeros(t, dtype=bool)
         self.free = self.capacity.copy()
-        self.waiting: list[int] = []
+        self.pending = PendingTasks(trace, self.window_size, self.capacity)
         self.running: list[list[int]] = [[] for _ in range(self.n)]
         self.slot = 0
         self.round = 0
@@ -104,8 +129,8 @@ class Simulator:
         self.num_done = 0
         self.busy = np.zeros((self.n, 3))  # allocated resource-slots per cluster and kind
         self.util_trace: list[tuple[int, np.ndarray]] = []
-        self._windows: list[np.ndarray] | None = None
-        self._visible_waiting: np.ndarray | None = None
+        self.free_version = [0] * self.n
+        self.running_version = [0] * self.n
         self._arrive()
 
     # ------------------------------------------------------------------ queries
@@ -117,63 +142,98 @@ class Simulator:
     def truncated(self) -> bool:
         return self.slot >= self.max_slots and not self.done
 
-    def windows(self) -> list[np.ndarray]:
-        """Per cluster: ids of the tasks in its pending window (arrival order)."""
-        if self._windows is None:
-            w = np.asarray(self.waiting, dtype=np.int64)
-            vis = self.trace.visible[w] if len(w) else np.zeros((0, self.n), dtype=bool)
-            self._visible_waiting = vis.sum(axis=0)
-            self._windows = [w[vis[:, c]][: self.window_size] for c in range(self.n)]
-        return self._windows
+    @property
+    def waiting(self) -> list[int]:
+        """All waiting tasks, in arrival order."""
+        return self.pending.waiting
 
     def waiting_visible(self) -> np.ndarray:
         """Per cluster: how many waiting tasks it can see (window plus queue)."""
-        self.windows()
-        assert self._visible_waiting is not None
-        return self._visible_waiting
+        return np.array(self.pending.visible_counts(), dtype=np.int64)
 
     def fits(self, c: int, task: int, cpu: int, gpu: int) -> bool:
-        """Could ``task`` start on cluster ``c`` with this allocation now?"""
-        tr = self.trace
-        mn = tr.min_demand[task]
-        cap = tr.cap[task]
-        return bool(
-            self.status[task] == Status.WAITING
-            and tr.visible[task, c]
-            and mn[0] <= cpu <= min(cap[0], self.free[c, 0])
-            and mn[1] <= gpu <= min(cap[1], self.free[c, 1])
-            and (self.capacity[c, 2] == 0 or mn[2] <= self.free[c, 2])
+        """Could ``task`` start on cluster ``c`` with this allocation now (it waits, and the
+        start rule of :meth:`PendingTasks.fits` holds)?"""
+        return bool(self.status[task] == Status.WAITING) and self.pending.fits(
+            c, task, cpu, gpu, self.free[c]
         )
+
+    def window_starts(self) -> WindowStarts:
+        """Who can start where at the minimum demand (cached; the env's masks read it too)."""
+        return self.pending.window_starts(self.free)
 
     def can_decide(self) -> bool:
         """Can any agent change anything now (start a windowed task, or resize in elastic)?"""
         if self.elastic and any(self.running):
             return True
-        tr = self.trace
-        for c, ids in enumerate(self.windows()):
-            if len(ids) == 0:
-                continue
-            mn = tr.min_demand[ids]
-            ok = (mn[:, 0] <= self.free[c, 0]) & (mn[:, 1] <= self.free[c, 1])
-            if self.capacity[c, 2] > 0:
-                ok &= mn[:, 2] <= self.free[c, 2]
-            if ok.any():
-                return True
-        return False
+        return bool(self.window_starts().fits.any())
 
     def in_system(self) -> int:
         return len(self.waiting) + sum(len(r) for r in self.running)
 
     def attributed(self) -> np.ndarray:
         """Per cluster: tasks running on it plus waiting tasks it can see."""
-        return self.waiting_visible() + np.array([len(r) for r in self.running])
+        seen = self.pending.visible_counts()
+        return np.array([k + len(r) for k, r in zip(seen, self.running)], dtype=np.int64)
+
+    # ------------------------------------------------------------------ a round
+    def play_round(self, plans: Sequence[Sequence[Op]]) -> RoundOutcome:
+        """One round of simultaneous decisions: ``plans[c]`` is cluster ``c``'s operations.
+
+        Several agents starting one task is a conflict; the scenario's rule picks the winner
+        (``spare_capacity``: the most spare copies of the task's minimum demand, ties at random;
+        ``random``: uniformly), the others' starts are no-ops. Operations apply cluster by
+        cluster, in order; one that does not fit voids the rest of its agent's sequence. A round
+        in which nothing changed, or the round limit, ends the slot.
+        """
+        n = self.n
+        claims: dict[int, list[int]] = {}
+        for c, plan in enumerate(plans):
+            for task, _cpu, _gpu, is_start in plan:
+                if is_start:
+                    agents = claims.setdefault(task, [])
+                    if c not in agents:  # an agent never conflicts with itself
+                        agents.append(c)
+        winners = {task: self._winner(task, agents) for task, agents in claims.items()}
+        conflicts = sum(len(agents) - 1 for agents in claims.values())
+        started, lost, invalid = [0] * n, [0] * n, [0] * n
+        changes = 0
+        for c, plan in enumerate(plans):
+            for task, cpu, gpu, is_start in plan:
+                if is_start and winners[task] != c:
+                    lost[c] += 1
+                    continue
+                try:
+                    if is_start:
+                        self.start(c, task, cpu, gpu)
+                        started[c] += 1
+                        changes += 1
+                    elif self.resize(c, task, cpu, gpu):
+                        changes += 1
+                except InfeasibleStart:
+                    invalid[c] += 1
+                    break
+        self.round += 1
+        ended = changes == 0 or self.round >= self.max_rounds
+        elapsed = self.end_slot() if ended else SlotOutcome(attributed=np.zeros(n, np.int64))
+        return RoundOutcome(started, lost, invalid, conflicts, ended, elapsed)
+
+    def _winner(self, task: int, agents: list[int]) -> int:
+        if len(agents) == 1:
+            return agents[0]
+        if self.conflict_rule == "spare_capacity":
+            need = self.trace.min_demand[task]
+            spare = np.array([spare_capacity(self.free[c], need) for c in agents])
+            best = np.flatnonzero(spare == spare.max())
+            return agents[int(self.rng.choice(best))]
+        return agents[int(self.rng.integers(len(agents)))]
 
     # ------------------------------------------------------------------ changes
     def start(self, c: int, task: int, cpu: int, gpu: int) -> None:
         """Start ``task`` on cluster ``c``; raises InfeasibleStart if it does not fit."""
         if not self.fits(c, task, cpu, gpu):
             raise InfeasibleStart(f"task {task} does not fit cluster {c} with ({cpu}, {gpu})")
-        mem = self.trace.min_demand[task, 2] if self.capacity[c, 2] > 0 else 0
+        mem = self.trace.min_demand[task, 2] if self.mem_on[c] else 0
         a = np.array([cpu, gpu, mem], dtype=np.int64)
         self.free[c] -= a
         self.alloc[task] = a
@@ -184,9 +244,9 @@ class Simulator:
             self.first_alloc[task] = a
         elif self.progress[task] > 0:
             self.switched[task] = True  # resuming a paused task pays the switch penalty
-        self.waiting.pop(bisect.bisect_left(self.waiting, task))
+        self.pending.leave(task)
         self.running[c].append(task)
-        self._windows = None
+        self._cluster_changed(c)
 
     def resize(self, c: int, task: int, cpu: int, gpu: int) -> bool:
         """Elastic mode: change a running task's allocation, or pause it with ``cpu == 0``.
@@ -204,15 +264,10 @@ class Simulator:
             self.cluster[task] = -1
             self.status[task] = Status.WAITING
             self.running[c].remove(task)
-            bisect.insort(self.waiting, task)
-            self._windows = None
+            self.pending.join(task, arriving=False)
+            self._cluster_changed(c)
             return True
-        mn = self.trace.min_demand[task]
-        cap = self.trace.cap[task]
-        if not (
-            mn[0] <= cpu <= min(cap[0], self.free[c, 0] + old[0])
-            and mn[1] <= gpu <= min(cap[1], self.free[c, 1] + old[1])
-        ):
+        if not self.pending.fits(c, task, cpu, gpu, self.free[c] + old):  # the start rule
             raise InfeasibleStart(f"resize of task {task} to ({cpu}, {gpu}) does not fit")
         if cpu == old[0] and gpu == old[1]:
             return False
@@ -221,12 +276,19 @@ class Simulator:
         self.alloc[task, 0] = cpu
         self.alloc[task, 1] = gpu
         self.switched[task] = True
+        self._cluster_changed(c)
         return True
+
+    def _cluster_changed(self, c: int) -> None:
+        """Cluster ``c``'s free resources and running set (or allocations) changed."""
+        self.free_version[c] += 1
+        self.running_version[c] += 1
+        self.pending.free_changed()
 
     def end_slot(self) -> SlotOutcome:
         """End the current slot, then skip every slot in which nothing can be decided."""
         out = SlotOutcome(attributed=np.zeros(self.n, dtype=np.int64))
-        self._advance(1, out)
+        self._advance(1, out=out)
         return self.skip_idle(out)
 
     def skip_idle(self, out: SlotOutcome | None = None) -> SlotOutcome:
@@ -234,37 +296,41 @@ class Simulator:
         if out is None:
             out = SlotOutcome(attributed=np.zeros(self.n, dtype=np.int64))
         while not self.done and not self.truncated and not self.can_decide():
-            self._advance(self._quiet_slots(), out)
+            self._advance(*self._quiet_slots(), out=out)
         return out
 
-    def _quiet_slots(self) -> int:
-        """How many slots can pass with no arrival and no finish before the last of them."""
+    def _quiet_slots(self) -> tuple[int, np.ndarray | None]:
+        """How many slots can pass with no arrival and no finish before the last of them, and
+        the running tasks' rates when they were needed to tell (reused by :meth:`_advance`)."""
         horizon = self.max_slots - self.slot
         if not self.fast_forward:
-            return 1
+            return 1, None
         if self.next_arrival < len(self.trace):
             horizon = min(horizon, int(self.trace.arrival[self.next_arrival]) - self.slot)
         run = [t for r in self.running for t in r]
+        rate = None
         if run:
             ids = np.asarray(run)
             types = self.trace.type_idx[ids]
             if not self.speed.stationary[types].all() or self.switched[ids].any():
-                return 1
-            rate = self.speed.rate(
-                types, self.alloc[ids, 0], self.alloc[ids, 1], self._fraction(ids)
-            )
+                return 1, None
+            rate = self._rate(ids, types)
             remaining = self.trace.work[ids] - self.progress[ids] - DONE_TOLERANCE
             positive = rate > 0
             if positive.any():
                 need = np.ceil(remaining[positive] / rate[positive])
                 horizon = min(horizon, int(max(1, need.min())))
-        return max(1, horizon)
+        return max(1, horizon), rate
 
-    def _fraction(self, ids: np.ndarray) -> np.ndarray:
-        return self.progress[ids] / self.trace.work[ids]
+    def _rate(self, ids: np.ndarray, types: np.ndarray) -> np.ndarray:
+        fraction = self.progress[ids] / self.trace.work[ids]
+        return self.speed.rate(types, self.alloc[ids, 0], self.alloc[ids, 1], fraction)
 
-    def _advance(self, k: int, out: SlotOutcome) -> None:
-        """Let ``k`` slots pass; nothing arrives or finishes before the end of the last one."""
+    def _advance(self, k: int, rate: np.ndarray | None = None, *, out: SlotOutcome) -> None:
+        """Let ``k`` slots pass; nothing arrives or finishes before the end of the last one.
+
+        ``rate``: the running tasks' rates (cluster order), when the caller has them already.
+        """
         out.slots += k
         out.in_system += k * self.in_system()
         out.attributed += k * self.attributed()
@@ -274,24 +340,21 @@ class Simulator:
         self.util_trace.append((self.slot, used))
         if run:
             ids = np.asarray(run)
-            rate = self.speed.rate(
-                self.trace.type_idx[ids],
-                self.alloc[ids, 0],
-                self.alloc[ids, 1],
-                self._fraction(ids),
-            )
+            if rate is None:
+                rate = self._rate(ids, self.trace.type_idx[ids])
             rate = np.where(self.switched[ids], rate * (1.0 - self.switch_penalty), rate)
             self.progress[ids] += k * rate
             self.attained_gpu[ids] += k * self.alloc[ids, 1]
             self.run_slots[ids] += k
             self.switched[ids] = False
             finished = ids[self.progress[ids] >= self.trace.work[ids] - DONE_TOLERANCE]
-            for task in finished:
+            for task in finished.tolist():
                 c = int(self.cluster[task])
                 self.free[c] += self.alloc[task]
                 self.running[c].remove(task)
                 self.status[task] = Status.DONE
                 self.finish_slot[task] = self.slot + k
+                self._cluster_changed(c)
             self.num_done += len(finished)
         self.slot += k
         self.round = 0
@@ -302,9 +365,8 @@ class Simulator:
         n = len(self.trace)
         while self.next_arrival < n and arrival[self.next_arrival] <= self.slot:
             self.status[self.next_arrival] = Status.WAITING
-            self.waiting.append(self.next_arrival)
+            self.pending.join(self.next_arrival, arriving=True)
             self.next_arrival += 1
-            self._windows = None
 
     # ------------------------------------------------------------------ invariants
     def check_invariants(self) -> None:
@@ -325,46 +387,9 @@ class Simulator:
             raise AssertionError("negative free resources")
         if set(self.waiting) & seen:
             raise AssertionError("a task is both waiting and running")
-        if self.waiting != sorted(self.waiting):
-            raise AssertionError("waiting list out of arrival order")
+        self.pending.check()
         done = self.status == Status.DONE
         if (self.finish_slot[done] < 0).any() or (self.finish_slot[~done] >= 0).any():
             raise AssertionError("finish slots disagree with status")
         if int(done.sum()) != self.num_done:
             raise AssertionError("done count disagrees with status")
-
-    # ------------------------------------------------------------------ lower bound
-    def lower_bound(self) -> np.ndarray:
-        """Per task: slots to finish alone at its best allocation on the best visible cluster."""
-        tr = self.trace
-        cache: dict[tuple, int] = {}
-        out = np.empty(len(tr))
-        for i in range(len(tr)):
-            best = math.inf
-            for c in np.flatnonzero(tr.visible[i]):
-                cap_c = self.capacity[c]
-                key = (
-                    int(tr.type_idx[i]),
-                    float(tr.work[i]),
-                    *tr.min_demand[i].tolist(),
-                    *tr.cap[i].tolist(),
-                    *cap_c.tolist(),
-                )
-                if key not in cache:
-                    cache[key] = self._best_duration(i, cap_c)
-                best = min(best, cache[key])
-            out[i] = best
-        return out
-
-    def _best_duration(self, i: int, cap_c: np.ndarray) -> int:
-        tr = self.trace
-        mn, cap = tr.min_demand[i], tr.cap[i]
-        if (mn[:2] > cap_c[:2]).any() or (cap_c[2] > 0 and mn[2] > cap_c[2]):
-            return math.inf
-        hi_c = min(cap[0], cap_c[0], self.speed.base.shape[1] - 1)
-        hi_g = min(cap[1], cap_c[1], self.speed.base.shape[2] - 1)
-        k = int(tr.type_idx[i])
-        table = self.speed.base[k, mn[0] : hi_c + 1, mn[1] : hi_g + 1]
-        # Every model's rate grows with its base at any progress, so the best base is best.
-        c, g = np.unravel_index(int(np.argmax(table)), table.shape)
-        return self.speed.slots_to_finish(k, int(mn[0] + c), int(mn[1] + g), float(tr.work[i]), 0)
