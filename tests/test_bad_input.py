@@ -14,6 +14,7 @@ from envs import ConfigError, TraceError, edge_cluster_v0
 from envs.scenario import load_scenario
 from envs.trace import TRACE_COLUMNS, TRACE_MAGIC, generate_trace, load_trace, save_trace
 from tapfinger.config import load_config
+from tests.conftest import one_error_line
 
 
 def test_unknown_preset_lists_the_known_ones():
@@ -127,13 +128,6 @@ def write_bad_file(path: Path, content: bytes | None) -> Path:
     return path
 
 
-def one_line_naming(err: str, path: Path) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1 and err.endswith("\n"), err
-    assert lines[0].startswith("error: ") and str(path) in lines[0], err
-    return lines[0]
-
-
 BAD_TRACES = {
     "binary": (bytes(range(128, 256)) * 4, "not a text file"),
     "garbage": (b"hello, world\n\x01 ;;; 3\n", "first line must be"),
@@ -168,7 +162,7 @@ def test_evaluate_bad_trace_is_one_line(tmp_path, capsys, case):
     code = evaluate.main([*argv, "--trace", str(path), "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 2
-    one_line_naming(captured.err, path)
+    one_error_line(captured.err, path)
     assert captured.out == "" and not out.exists()
 
 
@@ -214,7 +208,7 @@ def test_evaluate_bad_config_is_one_line(tmp_path, capsys, case):
     code = evaluate.main(["--config", str(path), "--policies", "random", "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 2
-    one_line_naming(captured.err, path)
+    one_error_line(captured.err, path)
     assert captured.out == "" and not out.exists()
 
 
@@ -226,5 +220,5 @@ def test_train_bad_config_is_one_line(tmp_path, capsys, case):
     code = train.main(argv)
     captured = capsys.readouterr()
     assert code == 2
-    one_line_naming(captured.err, path)
+    one_error_line(captured.err, path)
     assert captured.out == "" and not run_dir.exists()

@@ -21,8 +21,9 @@ from tapfinger.eval_types import EpisodeResult, EpisodeSpec, EvalRequest
 from tapfinger.evaluation import play_episode, run_episode
 from tapfinger.policies import make_policy, registry
 from tapfinger.statistics import bootstrap_ci, mean_summary, summarize
+from tests import ROOT
+from tests.conftest import one_error_line
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--config", "quickstart", "--set", "scenario.num_tasks=12", "--episodes", "3"]
 
 
@@ -30,13 +31,6 @@ def run_cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
     code = evaluate.main([*args])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ import pytest
 from envs import edge_cluster_v0
 from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.observation import after_start
-from envs.scenario import ClusterSpec, ScenarioConfig, TaskTypeSpec
-from envs.trace import Trace
 from tapfinger.policies import make_policy, policy_entry, policy_names
 from tapfinger.policies.base import BaselinePolicy
 from tapfinger.policies.drf import Member, progressive_filling, unit_vector
@@ -19,6 +17,7 @@ from tapfinger.policies.plan import masked_valid
 from tapfinger.policies.rates import RateTracker
 from tapfinger.policies.snapshot import Snapshot, TaskView, build_snapshot
 from tapfinger.policies.tiresias import TiresiasPolicy
+from tests.conftest import tiny_scenario, tiny_trace
 
 # Every rule-based policy in the registry (oracles included): a new baseline is tested here
 # without editing this file.
@@ -139,33 +138,8 @@ def test_elastic_variants_are_chosen_by_the_env():
 # ------------------------------------------------------------------------------ tiny states
 def tiny_env(clusters, types, trace_rows, elastic=False) -> EdgeClusterEnv:
     """One env over a hand-written trace: rows of (arrival, type, work, visible clusters)."""
-    scenario = ScenarioConfig(
-        name="tiny",
-        clusters=[ClusterSpec(c, g) for c, g in clusters],
-        task_types=[TaskTypeSpec(n, mc, mg, 0, xc, xg) for n, mc, mg, xc, xg in types],
-        speed_model="paper_synthetic",
-        num_tasks=len(trace_rows),
-        window=4,
-        elastic=elastic,
-    )
-    n = len(trace_rows)
-    spec = {t[0]: t for t in types}
-    names = [t[0] for t in types]
-    type_idx = np.array([names.index(r[1]) for r in trace_rows])
-    visible = np.zeros((n, len(clusters)), dtype=bool)
-    for i, r in enumerate(trace_rows):
-        visible[i, list(r[3])] = True
-    trace = Trace(
-        names,
-        task_id=np.arange(n),
-        arrival=np.array([r[0] for r in trace_rows]),
-        type_idx=type_idx,
-        work=np.array([r[2] for r in trace_rows], dtype=float),
-        visible=visible,
-        min_demand=np.array([[spec[r[1]][1], spec[r[1]][2], 0] for r in trace_rows]),
-        cap=np.array([[spec[r[1]][3], spec[r[1]][4]] for r in trace_rows]),
-    )
-    return EdgeClusterEnv(scenario, trace)
+    scenario = tiny_scenario(clusters, types, len(trace_rows), elastic=elastic)
+    return EdgeClusterEnv(scenario, tiny_trace(types, trace_rows, len(clusters)))
 
 
 def first_starts(env: EdgeClusterEnv, name: str, **options) -> dict[str, tuple[int, int, int]]:

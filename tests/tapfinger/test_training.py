@@ -30,10 +30,9 @@ from tapfinger.export import export
 from tapfinger.export import main as export_main
 from tapfinger.policies import make_policy
 from tapfinger.training import TRAIN_SEED_BASE, Trainer
+from tests import ROOT
+from tests.conftest import one_error_line
 
-torch.set_num_threads(1)  # tiny graphs: one thread is far faster than two
-
-ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "configs" / "smoke.yaml")
 STEPS_PER_ITERATION = 64  # smoke: num_envs 2 x rollout_steps 32
 
@@ -41,13 +40,6 @@ STEPS_PER_ITERATION = 64  # smoke: num_envs 2 x rollout_steps 32
 def run_train(*args: str) -> int:
     """train.py in this process, quiet and on the CPU."""
     return train.main([*args, "--no-progress", "--device", "cpu"])
-
-
-def one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: "), err
-    return lines[0]
 
 
 def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:

@@ -24,10 +24,9 @@ from tapfinger.graph import to_tensors
 from tapfinger.models.network import Decision
 from tapfinger.policies import make_policy
 from tapfinger.training import Trainer
+from tests import ROOT
 
-torch.set_num_threads(1)  # tiny graphs: one thread is far faster than two
-
-SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+SMOKE = ROOT / "configs" / "smoke.yaml"
 
 
 # ---------------------------------------------------------------------------------- GAE

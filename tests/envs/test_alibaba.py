@@ -12,8 +12,8 @@ from envs.alibaba import TASK_TYPES, import_alibaba, main, read_nodes, select_no
 from envs.errors import TraceError
 from envs.scenario import ClusterSpec, load_scenario
 from envs.trace import load_trace
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 VENDORED = ROOT / "envs" / "data" / "alibaba_openb.trace.csv"
 SHARED = ROOT.parent / "shared" / "data" / "alibaba-gpu-v2023"
 

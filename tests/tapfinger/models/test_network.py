@@ -25,8 +25,6 @@ from tapfinger.graph import to_tensors
 from tapfinger.models.network import MASKED, Decision, TapFingerNet, greedy_task
 from tapfinger.policies.learned import deadlocked_rows, model_inputs
 
-torch.set_num_threads(1)  # tiny graphs: one thread is far faster than two
-
 BACKBONES = ("hgt", "han", "mlp")
 MODES = ("single", "multi")
 MAX_STARTS = 3

@@ -19,7 +19,7 @@ from tapfinger.graph import (
     stack_observations,
     to_tensors,
 )
-from tests.graph_reference import build_graph_reference
+from tests.tapfinger.graph_reference import build_graph_reference
 
 SCENARIOS = ("paper_hetero6", "quickstart", "testbed")
 
@@ -36,15 +36,6 @@ def _rollout(name: str, steps: int = 25, seed: int = 0) -> list[dict]:
         if all(terms.values()) or all(truncs.values()):
             break
     return pool
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add overhead (x40 on a busy 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module", params=SCENARIOS)
