@@ -8,6 +8,7 @@ See the env card in the README for spaces, rewards, options and ``infos`` keys.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ from pettingzoo import ParallelEnv
 
 from envs.errors import ConfigError
 from envs.metrics import episode_metrics, lower_bound, task_records
-from envs.observation import Dims, ObservationBuilder, dims_for
+from envs.observation import Dims, action_space, dims_for, observation_space, state_size
+from envs.observation_builder import ObservationBuilder
 from envs.scenario import RESOURCE_KINDS, ScenarioConfig, load_scenario
 from envs.simulator import Op, RoundOutcome, Simulator, Status
 from envs.speed_models import SpeedModel, build_speed_model
 from envs.trace import Trace, generate_trace, load_trace
+from envs.typed_config import from_dict, to_dict
 
 
 def parallel_env(
@@ -33,10 +36,6 @@ def parallel_env(
     """
     cfg = load_scenario(scenario)
     if overrides:
-        from dataclasses import replace
-
-        from envs.typed_config import from_dict, to_dict
-
         known = set(ScenarioConfig.__dataclass_fields__)
         bad = sorted(set(overrides) - known)
         if bad:
@@ -78,11 +77,9 @@ class EdgeClusterEnv(ParallelEnv):
             scenario, type_names, self.dims.cpu_levels, self.dims.gpu_levels
         )
         self.builder = ObservationBuilder(self.dims, self.capacity, self.speed)
-        self._obs_space = self.builder.observation_space()
-        self._act_space = self.builder.action_space()
-        self.state_space = spaces.Box(
-            0.0, 1.0, shape=(self.builder.state_size(),), dtype=np.float32
-        )
+        self._obs_space = observation_space(self.dims, self.capacity)
+        self._act_space = action_space(self.dims)
+        self.state_space = spaces.Box(0.0, 1.0, shape=(state_size(self.dims),), dtype=np.float32)
         self.sim = Simulator(
             self.capacity,
             self.speed,

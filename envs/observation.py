@@ -1,4 +1,5 @@
-"""Observations, masks and the global state: what an agent sees of the simulator (DESIGN §4.4).
+"""What an agent sees (DESIGN §4.4): the feature layout, the fixed shapes and spaces, and the
+mask helpers policies use on observations (the builder is :mod:`envs.observation_builder`).
 
 Action index ``0`` is the no-op, ``1..window`` address the pending window, and in elastic mode
 ``window+1..window+max_running`` address the agent's running tasks. Masks are data: the task mask
@@ -16,8 +17,6 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.scenario import ScenarioConfig
-from envs.simulator import Simulator
-from envs.speed_models import SpeedModel
 from envs.trace import Trace
 
 CLUSTER_FEATURES = (
@@ -42,12 +41,14 @@ TASK_FEATURES = (
     "fits_here",
     "rate_at_best",
 )
-STATIC_TASK_FEATURES = 6  # the first six task features never change while a task waits
-#: Columns of the per-task integer table: raw facts gathered once per build.
-INT_COLUMNS = ("task_id", "arrival", "type", "min_cpu", "min_gpu", "mem", "max_cpu", "max_gpu")
-#: Minimum demand of a padding row: larger than any capacity, so its masks are all false.
-PAD_DEMAND = 1 << 40
 RUNNING_FEATURES = ("progress", "cpu", "gpu", "run_slots", "rate")
+#: Columns of the per-task integer table the builder gathers raw facts from.
+INT_COLUMNS = ("task_id", "arrival", "type", "min_cpu", "min_gpu", "mem", "max_cpu", "max_gpu")
+
+
+def columns(names: tuple[str, ...], offset: int = 0) -> dict[str, int]:
+    """Column of each feature by name; ``offset`` skips the one-hot task type in front."""
+    return {name: offset + i for i, name in enumerate(names)}
 
 
 def squash(x: np.ndarray, scale: float) -> np.ndarray:
@@ -108,300 +109,50 @@ def dims_for(scenario: ScenarioConfig, trace: Trace, type_names: list[str]) -> D
     )
 
 
-class ObservationBuilder:
-    """Builds every agent's observation, masks and facts from the simulator in one pass."""
+def observation_space(d: Dims, capacity: np.ndarray) -> spaces.Dict:
+    """Every agent's observation space (one object shared by all agents)."""
+    unit = dict(low=0.0, high=1.0, dtype=np.float32)
+    flag = dict(low=0, high=1, dtype=np.int8)
+    n_task = d.types + len(TASK_FEATURES)
+    n_run = d.types + len(RUNNING_FEATURES)
+    return spaces.Dict(
+        {
+            "clusters": spaces.Box(shape=(d.clusters, len(CLUSTER_FEATURES)), **unit),
+            "pending": spaces.Box(shape=(d.window, n_task), **unit),
+            "pending_mask": spaces.Box(shape=(d.window,), **flag),
+            "pending_visible": spaces.Box(shape=(d.window, d.clusters), **flag),
+            "running": spaces.Box(shape=(d.running, n_run), **unit),
+            "running_mask": spaces.Box(shape=(d.running,), **flag),
+            "agent": spaces.Box(shape=(d.clusters,), **flag),
+            "task_mask": spaces.Box(shape=(d.actions,), **flag),
+            "action_mask": spaces.Tuple(
+                [
+                    spaces.Box(shape=(n,), **flag)
+                    for n in (d.actions, d.cpu_levels, d.gpu_levels) * d.max_starts
+                ]
+            ),
+            "cpu_mask": spaces.Box(shape=(d.actions, d.cpu_levels), **flag),
+            "gpu_mask": spaces.Box(shape=(d.actions, d.gpu_levels), **flag),
+            "free": spaces.Box(low=0, high=int(capacity.max()), shape=(3,), dtype=np.int64),
+            "demand": spaces.Box(
+                low=0, high=np.iinfo(np.int32).max, shape=(d.actions, 3), dtype=np.int64
+            ),
+        }
+    )
 
-    def __init__(self, dims: Dims, capacity: np.ndarray, speed: SpeedModel) -> None:
-        self.d = dims
-        self.capacity = capacity
-        self.speed = speed
-        self.cmax = max(int(capacity[:, 0].max()), 1)
-        self.gmax = max(int(capacity[:, 1].max()), 1)
-        self.mmax = max(int(capacity[:, 2].max()), 1)
-        self.type_rate_max = np.maximum(speed.base.reshape(len(speed.base), -1).max(axis=1), 1e-12)
-        self.cpu_levels = np.arange(dims.cpu_levels)
-        self.gpu_levels = np.arange(dims.gpu_levels)
-        self.n_task_feat = dims.types + len(TASK_FEATURES)
-        self.n_run_feat = dims.types + len(RUNNING_FEATURES)
-        self.mem_modelled = bool((capacity[:, 2] > 0).any())
-        self.eye = np.eye(dims.clusters, dtype=np.int8)
 
-    # ------------------------------------------------------------------ spaces
-    def observation_space(self) -> spaces.Dict:
-        d = self.d
-        unit = dict(low=0.0, high=1.0, dtype=np.float32)
-        flag = dict(low=0, high=1, dtype=np.int8)
-        return spaces.Dict(
-            {
-                "clusters": spaces.Box(shape=(d.clusters, len(CLUSTER_FEATURES)), **unit),
-                "pending": spaces.Box(shape=(d.window, self.n_task_feat), **unit),
-                "pending_mask": spaces.Box(shape=(d.window,), **flag),
-                "pending_visible": spaces.Box(shape=(d.window, d.clusters), **flag),
-                "running": spaces.Box(shape=(d.running, self.n_run_feat), **unit),
-                "running_mask": spaces.Box(shape=(d.running,), **flag),
-                "agent": spaces.Box(shape=(d.clusters,), **flag),
-                "task_mask": spaces.Box(shape=(d.actions,), **flag),
-                "action_mask": spaces.Tuple(
-                    [
-                        spaces.Box(shape=(n,), **flag)
-                        for n in (d.actions, d.cpu_levels, d.gpu_levels) * d.max_starts
-                    ]
-                ),
-                "cpu_mask": spaces.Box(shape=(d.actions, d.cpu_levels), **flag),
-                "gpu_mask": spaces.Box(shape=(d.actions, d.gpu_levels), **flag),
-                "free": spaces.Box(
-                    low=0, high=int(self.capacity.max()), shape=(3,), dtype=np.int64
-                ),
-                "demand": spaces.Box(
-                    low=0, high=np.iinfo(np.int32).max, shape=(d.actions, 3), dtype=np.int64
-                ),
-            }
-        )
+def action_space(d: Dims) -> spaces.MultiDiscrete:
+    """(task index, cpu, gpu) per start of the sequence."""
+    return spaces.MultiDiscrete([d.actions, d.cpu_levels, d.gpu_levels] * d.max_starts)
 
-    def action_space(self) -> spaces.MultiDiscrete:
-        d = self.d
-        return spaces.MultiDiscrete([d.actions, d.cpu_levels, d.gpu_levels] * d.max_starts)
 
-    def state_size(self) -> int:
-        d = self.d
-        return (
-            d.clusters
-            * (
-                len(CLUSTER_FEATURES)
-                - 1
-                + d.window * self.n_task_feat
-                + d.running * self.n_run_feat
-            )
-            + 1
-        )
-
-    # ------------------------------------------------------------------ building
-    def prepare(self, trace: Trace) -> None:
-        """Per-trace tables of the facts that never change, with a padding row at the end."""
-        d = self.d
-        t = len(trace)
-        ints = np.empty((t + 1, len(INT_COLUMNS)), dtype=np.int64)
-        ints[:t, 0] = trace.task_id
-        ints[:t, 1] = trace.arrival
-        ints[:t, 2] = trace.type_idx
-        ints[:t, 3:6] = trace.min_demand
-        ints[:t, 6:8] = trace.cap
-        ints[t] = (-1, -1, -1, PAD_DEMAND, PAD_DEMAND, PAD_DEMAND, 0, 0)
-        feat = np.zeros((t + 1, d.types + STATIC_TASK_FEATURES), dtype=np.float32)
-        feat[np.arange(t), trace.type_idx] = 1.0
-        f = feat[:t, d.types :]
-        f[:, 0] = trace.min_demand[:, 0] / self.cmax
-        f[:, 1] = trace.min_demand[:, 1] / self.gmax
-        f[:, 2] = np.minimum(trace.cap[:, 0] / self.cmax, 1.0)
-        f[:, 3] = np.minimum(trace.cap[:, 1] / self.gmax, 1.0)
-        f[:, 4] = trace.visible.sum(axis=1) / d.clusters
-        lc = np.minimum(trace.min_demand[:, 0], d.cpu_levels - 1)
-        lg = np.minimum(trace.min_demand[:, 1], d.gpu_levels - 1)
-        types = trace.type_idx
-        f[:, 5] = self.speed.base[types, lc, lg] / self.type_rate_max[types]
-        visible = np.zeros((t + 1, d.clusters), dtype=bool)
-        visible[:t] = trace.visible
-        self.ints = ints
-        self.static = feat
-        self.visible = visible
-        self.pad = t
-
-    def build(self, sim: Simulator) -> tuple[list[dict], list[dict], np.ndarray]:
-        """Observations and facts for every cluster, plus the global state vector.
-
-        Everything is computed for all clusters at once on padded [N, ...] arrays; each
-        agent's observation holds row views of fresh arrays (nothing is reused across steps).
-        """
-        d = self.d
-        tr = sim.trace
-        n, w, nr = d.clusters, d.window, d.running
-        cap = self.capacity
-        free = sim.free
-        pad = self.pad
-        win = np.full((n, w), pad, dtype=np.int64)
-        for c, ids in enumerate(sim.pending.windows()):
-            win[c, : len(ids)] = ids
-        run = np.full((n, nr), -1, dtype=np.int64)
-        n_running = np.empty(n)
-        for c, ids in enumerate(sim.running):
-            k = min(len(ids), nr)
-            run[c, :k] = ids[:k]
-            n_running[c] = len(ids)
-
-        clusters = np.empty((n, n, len(CLUSTER_FEATURES)), dtype=np.float32)
-        base = clusters[0]
-        base[:, 0] = free[:, 0] / self.cmax
-        base[:, 1] = free[:, 1] / self.gmax
-        base[:, 2] = free[:, 2] / self.mmax
-        base[:, 3] = cap[:, 0] / self.cmax
-        base[:, 4] = cap[:, 1] / self.gmax
-        base[:, 5] = np.minimum(n_running / nr, 1.0)
-        base[:, 6] = squash(sim.waiting_visible().astype(np.float32), w)
-        base[:, 7] = 0.0
-        clusters[1:] = base
-        clusters[np.arange(n), np.arange(n), 7] = 1.0
-
-        # Pending windows: padding rows have an impossible demand, so their masks are false.
-        pm = win != pad
-        ints = self.ints[win]
-        types = ints[..., 2]
-        mn = ints[..., 3:6]
-        hi_c = np.minimum(ints[..., 6], free[:, None, 0])
-        hi_g = np.minimum(ints[..., 7], free[:, None, 1])
-        lc, lg = self.cpu_levels, self.gpu_levels
-        cm = (lc >= mn[..., 0:1]) & (lc <= hi_c[..., None])
-        gm = (lg >= mn[..., 1:2]) & (lg <= hi_g[..., None])
-        fits = cm.any(axis=2)
-        fits &= gm.any(axis=2)
-        if self.mem_modelled:
-            fits &= (cap[:, None, 2] == 0) | (mn[..., 2] <= free[:, None, 2])
-        cm &= fits[..., None]
-        gm &= fits[..., None]
-        a = d.actions
-        task_mask = np.zeros((n, a), dtype=np.int8)
-        cpu_mask = np.zeros((n, a, d.cpu_levels), dtype=np.int8)
-        gpu_mask = np.zeros((n, a, d.gpu_levels), dtype=np.int8)
-        demand = np.zeros((n, a, 3), dtype=np.int64)
-        task_mask[:, 0] = 1
-        cpu_mask[:, 0, 0] = 1
-        gpu_mask[:, 0, 0] = 1
-        task_mask[:, 1 : w + 1] = fits
-        cpu_mask[:, 1 : w + 1] = cm
-        gpu_mask[:, 1 : w + 1] = gm
-        demand[:, 1 : w + 1] = mn * pm[..., None]
-        demand[cap[:, 2] == 0, :, 2] = 0  # memory is not modelled on those clusters
-
-        ns = d.types + STATIC_TASK_FEATURES
-        pending = np.empty((n, w, self.n_task_feat), dtype=np.float32)
-        pending[..., :ns] = self.static[win]
-        f = pending[..., ns:]
-        f[..., 0] = squash((sim.slot - ints[..., 1]).astype(np.float32), 8.0) * pm
-        if d.elastic:
-            safe = np.where(pm, win, 0)
-            f[..., 1] = np.minimum(sim.progress[safe] / tr.work[safe], 1.0) * pm
-        else:
-            f[..., 1] = 0.0  # a waiting task has made no progress without preemption
-        f[..., 2] = fits
-        tsafe = np.maximum(types, 0)
-        f[..., 3] = np.where(
-            fits,
-            # 0 <= hi <= levels - 1: free never exceeds capacity, caps never exceed the grid.
-            self.speed.base[tsafe, hi_c, hi_g] / self.type_rate_max[tsafe],
-            0.0,
-        )
-        pending_visible = self.visible[win].astype(np.int8)
-
-        # Running tasks.
-        rm = run >= 0
-        rsafe = np.where(rm, run, 0)
-        rtypes = tr.type_idx[rsafe]
-        alloc = sim.alloc[rsafe]
-        frac = np.minimum(sim.progress[rsafe] / tr.work[rsafe], 1.0)
-        running = np.zeros((n, nr, self.n_run_feat), dtype=np.float32)
-        rows, cols = np.nonzero(rm)
-        running[rows, cols, rtypes[rows, cols]] = 1.0
-        g = running[..., d.types :]
-        g[..., 0] = frac
-        g[..., 1] = alloc[..., 0] / self.cmax
-        g[..., 2] = alloc[..., 1] / self.gmax
-        g[..., 3] = squash(sim.run_slots[rsafe].astype(np.float32), 8.0)
-        rate = self.speed.rate(
-            rtypes.ravel(), alloc[..., 0].ravel(), alloc[..., 1].ravel(), frac.ravel()
-        ).reshape(n, nr)
-        g[..., 4] = np.minimum(rate / self.type_rate_max[rtypes], 1.0)
-        running *= rm[..., None]
-        if d.elastic:
-            lo = 1 + w
-            rmn = tr.min_demand[rsafe]
-            rcp = tr.cap[rsafe]
-            rhi_c = np.minimum(rcp[..., 0], free[:, None, 0] + alloc[..., 0])
-            rhi_g = np.minimum(rcp[..., 1], free[:, None, 1] + alloc[..., 1])
-            rcm = (lc >= rmn[..., 0:1]) & (lc <= rhi_c[..., None])
-            rcm[..., 0] = True  # cpu level 0 pauses the task
-            rgm = (lg >= rmn[..., 1:2]) & (lg <= rhi_g[..., None])
-            cpu_mask[:, lo:] = rcm & rm[..., None]
-            gpu_mask[:, lo:] = rgm & rm[..., None]
-            task_mask[:, lo:] = rm
-            demand[:, lo:, :2] = np.where(rm[..., None], rmn[..., :2], 0)
-
-        index = np.full((n, a), -1, dtype=np.int64)
-        index[:, 1 : w + 1] = np.where(pm, win, -1)
-        if d.elastic:
-            index[:, 1 + w :] = run
-        agent = self.eye.copy()
-        free_copy = free.copy()
-        pm8 = pm.astype(np.int8)
-        rm8 = rm.astype(np.int8)
-        # Per-dimension masks: the union of the allocation masks over each agent's valid tasks.
-        cpu_union = cpu_mask.max(axis=1)
-        gpu_union = gpu_mask.max(axis=1)
-        # Raw (unnormalised) facts for the infos, aligned with the action index.
-        valid = index >= 0
-        isafe = np.where(valid, index, pad)
-        facts_int = self.ints[isafe]
-        task_id = facts_int[..., 0]
-        task_arrival = facts_int[..., 1]
-        task_type = facts_int[..., 2]
-        task_cap = facts_int[..., 6:8]
-        isafe = np.where(valid, index, 0)
-        attained = np.where(valid, sim.attained_gpu[isafe], 0.0)
-        task_alloc = np.where(valid[..., None], sim.alloc[isafe, :2], 0)
-        progress = np.where(valid, sim.progress[isafe] / tr.work[isafe], 0.0)
-        remaining = np.where(valid, tr.work[isafe] - sim.progress[isafe], 0.0)
-        run_slots = sim.run_slots[rsafe]
-        run_ints = self.ints[np.where(rm, run, pad)]
-        capacity = cap.copy()
-        obs_list, facts_list = [], []
-        for c in range(n):
-            obs_list.append(
-                {
-                    "clusters": clusters[c],
-                    "pending": pending[c],
-                    "pending_mask": pm8[c],
-                    "pending_visible": pending_visible[c],
-                    "running": running[c],
-                    "running_mask": rm8[c],
-                    "agent": agent[c],
-                    "task_mask": task_mask[c],
-                    "action_mask": (task_mask[c], cpu_union[c], gpu_union[c]) * d.max_starts,
-                    "cpu_mask": cpu_mask[c],
-                    "gpu_mask": gpu_mask[c],
-                    "free": free_copy[c],
-                    "demand": demand[c],
-                }
-            )
-            live = rm[c]
-            facts_list.append(
-                {
-                    "task_index": index[c],
-                    "task_id": task_id[c],
-                    "task_arrival": task_arrival[c],
-                    "task_type": task_type[c],
-                    "task_attained_gpu": attained[c],
-                    "task_cap": task_cap[c],
-                    "task_alloc": task_alloc[c],
-                    "task_progress": progress[c],
-                    "running_index": run[c][live],
-                    "running_type": rtypes[c][live],
-                    "running_alloc": alloc[c, :, :2][live],
-                    "running_min_demand": run_ints[c][live][:, 3:6],
-                    "running_cap": run_ints[c][live][:, 6:8],
-                    "running_progress": frac[c][live],
-                    "running_run_slots": run_slots[c][live],
-                    "free": free_copy[c],
-                    "capacity": capacity[c],
-                    "oracle_remaining_work": remaining[c],
-                }
-            )
-        state = np.concatenate(
-            [
-                base[:, :7].ravel(),
-                pending.ravel(),
-                running.ravel(),
-                [len(sim.waiting) / (len(sim.waiting) + w)],
-            ]
-        ).astype(np.float32)
-        return obs_list, facts_list, state
+def state_size(d: Dims) -> int:
+    """Length of the global state: every cluster's features but ``is_me``, every window and
+    running set, and the number of waiting tasks (squashed)."""
+    n_task = d.types + len(TASK_FEATURES)
+    n_run = d.types + len(RUNNING_FEATURES)
+    per_cluster = len(CLUSTER_FEATURES) - 1 + d.window * n_task + d.running * n_run
+    return d.clusters * per_cluster + 1
 
 
 def per_dimension_mask(

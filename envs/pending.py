@@ -16,7 +16,10 @@ import numpy as np
 
 from envs.trace import Trace
 
-#: Minimum demand of the "no task" row of the padded tables: larger than any capacity.
+#: Padding of task-index matrices. Padded task tables end with a "no task" row, so gathering
+#: them at ``NO_TASK`` reads that row.
+NO_TASK = -1
+#: Minimum demand of the "no task" row: larger than any capacity, so it never fits.
 NO_TASK_DEMAND = 1 << 40
 
 
@@ -56,16 +59,16 @@ class PendingTasks:
         self.queues: list[list[int]] = [[] for _ in range(n)]
         """Per cluster: the waiting tasks it can see, in arrival order (window first)."""
         self.window_version = [0] * n
-        self.no_task = t
-        """Index of the padding row of padded task tables ("no task")."""
         cols = iter(np.nonzero(trace.visible)[1].tolist())
         self.visible_to = [list(islice(cols, k)) for k in trace.visible.sum(axis=1).tolist()]
         self._demand_cap = np.empty((t + 1, 5), dtype=np.int64)  # min cpu, gpu, mem; cap cpu, gpu
         self._demand_cap[:t, :3] = trace.min_demand
         self._demand_cap[:t, 3:] = trace.cap
         self._demand_cap[t] = (NO_TASK_DEMAND,) * 3 + (0, 0)
-        self._win = np.full((n, window), t, dtype=np.int64)
-        self._stale_rows: set[int] = set()
+        self._demand_cap_rows = self._demand_cap.tolist()
+        self._mem_on = self.mem_on.tolist()
+        self._win = np.full((n, window), NO_TASK, dtype=np.int64)
+        self._stale = False
         self._starts: WindowStarts | None = None
 
     # ------------------------------------------------------------------ queries
@@ -74,12 +77,13 @@ class PendingTasks:
         return [q[: self.window] for q in self.queues]
 
     def window_matrix(self) -> np.ndarray:
-        """int [N, W]: the pending windows padded with :attr:`no_task` (do not modify)."""
-        for c in self._stale_rows:
-            ids = self.queues[c][: self.window]
-            self._win[c, : len(ids)] = ids
-            self._win[c, len(ids) :] = self.no_task
-        self._stale_rows.clear()
+        """int [N, W]: the pending windows padded with :data:`NO_TASK` (do not modify; a new
+        array whenever a window changed)."""
+        if self._stale:  # a fresh array: one that was handed out stays as it was
+            w, pad = self.window, NO_TASK
+            rows = [q[:w] if len(q) >= w else q + [pad] * (w - len(q)) for q in self.queues]
+            self._win = np.array(rows, dtype=np.int64).reshape(len(rows), w)
+            self._stale = False
         return self._win
 
     def visible_counts(self) -> list[int]:
@@ -91,14 +95,18 @@ class PendingTasks:
         resources: ``c`` sees the task; per kind, minimum demand <= amount <= ``min(cap,
         free)``; its memory (where modelled) fits the free memory. (A resize is a start with
         the task's own allocation counted free.)"""
-        mn_c, mn_g, mn_m, cap_c, cap_g = self._demand_cap[task].tolist()
+        mn_c, mn_g, mn_m, cap_c, cap_g = self._demand_cap_rows[task]
         free_c, free_g, free_m = free.tolist()
         return bool(
-            self.trace.visible[task, c]
+            c in self.visible_to[task]
             and mn_c <= cpu <= min(cap_c, free_c)
             and mn_g <= gpu <= min(cap_g, free_g)
-            and (not self.mem_on[c] or mn_m <= free_m)
+            and (not self._mem_on[c] or mn_m <= free_m)
         )
+
+    def memory(self, task: int) -> int:
+        """The task's memory demand (allocated with it where memory is modelled)."""
+        return self._demand_cap_rows[task][2]
 
     def window_starts(self, free: np.ndarray) -> WindowStarts:
         """The start rule of :meth:`fits` at the minimum demand, for every windowed task.
@@ -107,13 +115,12 @@ class PendingTasks:
         """
         if self._starts is None:
             dc = self._demand_cap[self.window_matrix()]
-            hi_c = np.minimum(dc[..., 3], free[:, None, 0])
-            hi_g = np.minimum(dc[..., 4], free[:, None, 1])
-            ok = dc[..., 0] <= hi_c
-            ok &= dc[..., 1] <= hi_g
+            hi = np.minimum(dc[..., 3:], free[:, None, :2])
+            le = dc[..., :2] <= hi
+            ok = le[..., 0] & le[..., 1]
             if self.mem_on.any():
                 ok &= ~self.mem_on[:, None] | (dc[..., 2] <= free[:, None, 2])
-            self._starts = WindowStarts(ok, hi_c, hi_g)
+            self._starts = WindowStarts(ok, hi[..., 0], hi[..., 1])
         return self._starts
 
     # ------------------------------------------------------------------ changes
@@ -150,7 +157,7 @@ class PendingTasks:
 
     def _window_changed(self, c: int) -> None:
         self.window_version[c] += 1
-        self._stale_rows.add(c)
+        self._stale = True
         self._starts = None
 
     def check(self) -> None:
@@ -163,6 +170,6 @@ class PendingTasks:
         for c, q in enumerate(self.queues):
             if q != waiting[visible[:, c]].tolist():
                 raise AssertionError(f"cluster {c}'s queue is not its visible waiting tasks")
-            shown = win[c][win[c] != self.no_task].tolist()
+            shown = win[c][win[c] != NO_TASK].tolist()
             if shown != q[: self.window]:
                 raise AssertionError(f"cluster {c}'s window is not the head of its queue")

@@ -37,6 +37,10 @@ class Status(IntEnum):
     DONE = 3
 
 
+# Plain ints for the hot paths: comparing a numpy scalar with an IntEnum member is slow.
+_WAITING, _RUNNING, _DONE = int(Status.WAITING), int(Status.RUNNING), int(Status.DONE)
+
+
 class InfeasibleStart(RuntimeError):
     """A start or resize that does not fit; the env's masks make it unreachable for policies."""
 
@@ -120,6 +124,7 @@ class Simulator:
         self.attained_gpu = np.zeros(t)
         self.run_slots = np.zeros(t, dtype=np.int64)
         self.switched = np.zeros(t, dtype=bool)
+        self._arrival = trace.arrival.tolist()
         self.free = self.capacity.copy()
         self.pending = PendingTasks(trace, self.window_size, self.capacity)
         self.running: list[list[int]] = [[] for _ in range(self.n)]
@@ -154,7 +159,7 @@ class Simulator:
     def fits(self, c: int, task: int, cpu: int, gpu: int) -> bool:
         """Could ``task`` start on cluster ``c`` with this allocation now (it waits, and the
         start rule of :meth:`PendingTasks.fits` holds)?"""
-        return bool(self.status[task] == Status.WAITING) and self.pending.fits(
+        return bool(self.status[task] == _WAITING) and self.pending.fits(
             c, task, cpu, gpu, self.free[c]
         )
 
@@ -167,14 +172,6 @@ class Simulator:
         if self.elastic and any(self.running):
             return True
         return bool(self.window_starts().fits.any())
-
-    def in_system(self) -> int:
-        return len(self.waiting) + sum(len(r) for r in self.running)
-
-    def attributed(self) -> np.ndarray:
-        """Per cluster: tasks running on it plus waiting tasks it can see."""
-        seen = self.pending.visible_counts()
-        return np.array([k + len(r) for k, r in zip(seen, self.running)], dtype=np.int64)
 
     # ------------------------------------------------------------------ a round
     def play_round(self, plans: Sequence[Sequence[Op]]) -> RoundOutcome:
@@ -233,12 +230,11 @@ class Simulator:
         """Start ``task`` on cluster ``c``; raises InfeasibleStart if it does not fit."""
         if not self.fits(c, task, cpu, gpu):
             raise InfeasibleStart(f"task {task} does not fit cluster {c} with ({cpu}, {gpu})")
-        mem = self.trace.min_demand[task, 2] if self.mem_on[c] else 0
-        a = np.array([cpu, gpu, mem], dtype=np.int64)
+        a = (cpu, gpu, self.pending.memory(task) if self.mem_on[c] else 0)
         self.free[c] -= a
         self.alloc[task] = a
         self.cluster[task] = c
-        self.status[task] = Status.RUNNING
+        self.status[task] = _RUNNING
         if self.start_slot[task] < 0:
             self.start_slot[task] = self.slot
             self.first_alloc[task] = a
@@ -255,14 +251,14 @@ class Simulator:
         """
         if not self.elastic:
             raise InfeasibleStart("resize needs elastic mode")
-        if self.status[task] != Status.RUNNING or self.cluster[task] != c:
+        if self.status[task] != _RUNNING or self.cluster[task] != c:
             raise InfeasibleStart(f"task {task} is not running on cluster {c}")
         old = self.alloc[task]
         if cpu == 0:
             self.free[c] += old
             self.alloc[task] = 0
             self.cluster[task] = -1
-            self.status[task] = Status.WAITING
+            self.status[task] = _WAITING
             self.running[c].remove(task)
             self.pending.join(task, arriving=False)
             self._cluster_changed(c)
@@ -332,27 +328,36 @@ class Simulator:
         ``rate``: the running tasks' rates (cluster order), when the caller has them already.
         """
         out.slots += k
-        out.in_system += k * self.in_system()
-        out.attributed += k * self.attributed()
-        run = [t for r in self.running for t in r]
+        lens = [len(r) for r in self.running]
+        out.in_system += k * (len(self.waiting) + sum(lens))
+        seen = self.pending.visible_counts()
+        out.attributed += np.array([k * (a + b) for a, b in zip(seen, lens)], dtype=np.int64)
         used = self.capacity - self.free
         self.busy += k * used
         self.util_trace.append((self.slot, used))
+        run = [t for r in self.running for t in r]
         if run:
-            ids = np.asarray(run)
+            ids = np.array(run, dtype=np.int64)
+            alloc = self.alloc[ids]
+            work = self.trace.work[ids]
+            progress = self.progress[ids]
             if rate is None:
-                rate = self._rate(ids, self.trace.type_idx[ids])
-            rate = np.where(self.switched[ids], rate * (1.0 - self.switch_penalty), rate)
-            self.progress[ids] += k * rate
-            self.attained_gpu[ids] += k * self.alloc[ids, 1]
+                types = self.trace.type_idx[ids]
+                rate = self.speed.rate(types, alloc[:, 0], alloc[:, 1], progress / work)
+            switched = self.switched[ids]
+            if switched.any():
+                rate = np.where(switched, rate * (1.0 - self.switch_penalty), rate)
+                self.switched[ids] = False
+            progress += k * rate
+            self.progress[ids] = progress
+            self.attained_gpu[ids] += k * alloc[:, 1]
             self.run_slots[ids] += k
-            self.switched[ids] = False
-            finished = ids[self.progress[ids] >= self.trace.work[ids] - DONE_TOLERANCE]
-            for task in finished.tolist():
+            finished = ids[progress >= work - DONE_TOLERANCE].tolist()
+            for task in finished:
                 c = int(self.cluster[task])
                 self.free[c] += self.alloc[task]
                 self.running[c].remove(task)
-                self.status[task] = Status.DONE
+                self.status[task] = _DONE
                 self.finish_slot[task] = self.slot + k
                 self._cluster_changed(c)
             self.num_done += len(finished)
@@ -361,10 +366,10 @@ class Simulator:
         self._arrive()
 
     def _arrive(self) -> None:
-        arrival = self.trace.arrival
-        n = len(self.trace)
+        arrival = self._arrival
+        n = len(arrival)
         while self.next_arrival < n and arrival[self.next_arrival] <= self.slot:
-            self.status[self.next_arrival] = Status.WAITING
+            self.status[self.next_arrival] = _WAITING
             self.pending.join(self.next_arrival, arriving=True)
             self.next_arrival += 1
 

@@ -1,0 +1,343 @@
+"""ObservationBuilder: every agent's observation, masks and facts, rebuilt part by part.
+
+The simulator counts changes per cluster (windows, free resources, running sets) and per slot;
+each part of the observation is rebuilt only when one of its inputs changed since the last build:
+
+- clusters (every build): free resources, running and waiting counts of every cluster;
+- windows (windows): which tasks each window shows, their raw facts and demands;
+- pending (windows, free, slot): the window's task features, of which ``waited`` follows the
+  slot and ``fits_here`` / ``rate_at_best`` the free resources;
+- running (running sets, slot): per-task rows kept in a table; within a slot only the tasks that
+  just started get a row (from a table of start rows), when a slot passed all are recomputed;
+- masks (windows, free; running sets in elastic mode);
+- state (every build).
+
+A rebuilt part is a fresh array and an unchanged one is handed out again: arrays handed out are
+never written afterwards, so observations kept from earlier steps stay as they were. Task-index
+matrices are padded with ``NO_TASK`` (-1), which gathers the "no task" row of every table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.observation import CLUSTER_FEATURES, TASK_FEATURES, Dims, columns
+from envs.observation_tables import (
+    CAP,
+    DEMAND,
+    INT,
+    RUN_ALLOC,
+    RUN_CAP,
+    RUN_DEMAND,
+    RUN_INT,
+    RunningRows,
+    TaskTables,
+    range_masks,
+    rate_scale,
+    squash_table,
+)
+from envs.pending import NO_TASK
+from envs.simulator import Simulator
+from envs.speed_models import SpeedModel
+from envs.trace import Trace
+
+CLUSTER = columns(CLUSTER_FEATURES)
+
+
+class ObservationBuilder:
+    """Builds every agent's observation, masks and facts, reusing what did not change."""
+
+    def __init__(self, dims: Dims, capacity: np.ndarray, speed: SpeedModel) -> None:
+        d = self.d = dims
+        n = d.clusters
+        self.capacity = capacity
+        self.speed = speed
+        self.scale = (
+            max(int(capacity[:, 0].max()), 1),
+            max(int(capacity[:, 1].max()), 1),
+            max(int(capacity[:, 2].max()), 1),
+        )
+        self.rate_norm = speed.base / rate_scale(speed)[:, None, None]
+        self.task = columns(TASK_FEATURES, d.types)
+        self.cap_cpu = (capacity[:, 0] / self.scale[0]).tolist()
+        self.cap_gpu = (capacity[:, 1] / self.scale[1]).tolist()
+        self.is_me = np.zeros((n, n, len(CLUSTER_FEATURES)), dtype=np.float32)
+        self.is_me[np.arange(n), np.arange(n), CLUSTER["is_me"]] = 1.0
+        self.range_cpu = range_masks(d.cpu_levels)
+        self.range_gpu = range_masks(d.gpu_levels)
+        self.running_rows = RunningRows(d, speed, self.scale[:2])
+        self.start_rows = self.running_rows.at_start()
+        self.no_memory = capacity[:, 2] == 0
+        # The no-op's column of the action-aligned arrays.
+        self.noop_index = np.full((n, 1), NO_TASK, dtype=np.int64)
+        self.noop_task = np.ones((n, 1), dtype=np.int8)
+        self.noop_cpu = np.zeros((n, 1, d.cpu_levels), dtype=np.int8)
+        self.noop_cpu[:, 0, 0] = 1
+        self.noop_gpu = np.zeros((n, 1, d.gpu_levels), dtype=np.int8)
+        self.noop_gpu[:, 0, 0] = 1
+        self.agent = np.eye(n, dtype=np.int8)
+        self.capacity_rows = capacity.copy()
+        self.waited = squash_table(1024, 8.0)
+
+    # ------------------------------------------------------------------ per trace
+    def prepare(self, trace: Trace) -> None:
+        """Per-trace tables; forgets everything built for the last episode."""
+        d, n = self.d, self.d.clusters
+        self.tables = TaskTables(d, trace, self.scale[:2], self.rate_norm)
+        self.mem_demands = bool(trace.min_demand[:, 2].any() and self.no_memory.any())
+        self.run = np.full((n, d.running), NO_TASK, dtype=np.int64)
+        self.run_lists: list[list[int]] = [[] for _ in range(n)]
+        self.run_facts: list[dict] = [{} for _ in range(n)]
+        if not d.elastic:  # without pauses a waiting task has no allocation, service, progress
+            self.attained = np.zeros((n, d.actions))
+            self.task_alloc = np.zeros((n, d.actions, 2), dtype=np.int64)
+            self.task_progress = np.zeros((n, d.actions))
+        self.seen: tuple | None = None
+
+    # ------------------------------------------------------------------ building
+    def build(self, sim: Simulator) -> tuple[list[dict], list[dict], np.ndarray]:
+        """Observations and facts for every cluster, plus the global state vector."""
+        d = self.d
+        n = d.clusters
+        seen = (
+            list(sim.pending.window_version),
+            list(sim.free_version),
+            list(sim.running_version),
+            sim.slot,
+        )
+        last, self.seen = self.seen, seen
+        if last is None or seen[3] != last[3]:
+            windows = free = new_slot = True
+            changed = list(range(n))
+        else:
+            windows, free, new_slot = seen[0] != last[0], seen[1] != last[1], False
+            changed = [c for c in range(n) if seen[2][c] != last[2][c]]
+        clusters = self._clusters(sim)
+        if free:
+            self.free = sim.free.copy()
+        if windows:
+            self._windows(sim)
+        if changed:
+            self._running(sim, changed, new_slot)
+        if windows or free:
+            self._pending(sim, windows, new_slot)
+        if windows or free or (d.elastic and changed):
+            self._masks(sim)
+        if d.elastic and (windows or changed):
+            self._elastic_facts(sim)
+        state = np.concatenate(
+            [
+                clusters[0, :, : CLUSTER["is_me"]].ravel(),  # every feature but is_me (last)
+                self.pending.ravel(),
+                self.running.ravel(),
+                [len(sim.waiting) / (len(sim.waiting) + d.window)],
+            ]
+        ).astype(np.float32)
+        obs, facts = self._package(clusters)
+        return obs, facts, state
+
+    def _clusters(self, sim: Simulator) -> np.ndarray:
+        """[N, N, F]: every agent's view of all clusters (they differ only in ``is_me``).
+
+        Tiny, so computed in Python floats; their float32 rounding equals numpy's.
+        """
+        d = self.d
+        free = sim.free.tolist()
+        cmax, gmax, mmax = self.scale
+        nr, w = d.running, d.window
+        col = {
+            "free_cpu": [f[0] / cmax for f in free],
+            "free_gpu": [f[1] / gmax for f in free],
+            "free_mem": [f[2] / mmax for f in free],
+            "cap_cpu": self.cap_cpu,
+            "cap_gpu": self.cap_gpu,
+            "running": [min(len(r) / nr, 1.0) for r in sim.running],
+            # squash(k, w) of a small integer: float32(k / (k + w)) equals the float32 division.
+            "waiting": [k / (k + w) for k in sim.pending.visible_counts()],
+            "is_me": [0.0] * d.clusters,
+        }
+        base = np.array([col[name] for name in CLUSTER_FEATURES], dtype=np.float32).T
+        return np.add(base, self.is_me, order="C")
+
+    def _windows(self, sim: Simulator) -> None:
+        """What follows from the pending windows alone, action-aligned where it can be."""
+        tb = self.tables
+        win = self.win = sim.pending.window_matrix()  # never written: a new one on changes
+        self.index = np.concatenate((self.noop_index, win), axis=1)
+        self.ints = tb.ints[self.index]
+        self.window_ints = self.ints[:, 1:]
+        self.pm = win != NO_TASK
+        self.pending_mask = self.pm.astype(np.int8)
+        self.pending_visible = tb.visible[win]
+        self.demand = tb.demand[self.index]
+        if self.mem_demands:
+            self.demand[self.no_memory, :, 2] = 0  # memory is not modelled on those clusters
+        self.remaining = tb.work[self.index]
+
+    def _running(self, sim: Simulator, changed: list[int], new_slot: bool) -> None:
+        """Rows and facts of the running tasks of the ``changed`` clusters."""
+        d, tb = self.d, self.tables
+        # Within a slot and without pauses, a cluster's running set only grows at its end.
+        quick = not new_slot and not d.elastic
+        recompute = []
+        for c in changed:
+            old, new = self.run_lists[c], sim.running[c][: d.running]
+            if quick and new[: len(old)] == old:
+                for k in range(len(old), len(new)):
+                    task = new[k]
+                    cpu, gpu, _ = sim.alloc[task].tolist()
+                    tb.running_rows[task] = self.start_rows[tb.types[task], cpu, gpu]
+                    tb.running_ints[task, RUN_ALLOC] = (cpu, gpu)
+                    self.run[c, k] = task
+            else:
+                recompute.append(c)
+                self.run[c, : len(new)] = new
+                self.run[c, len(new) :] = NO_TASK
+            self.run_lists[c] = new
+        if recompute:
+            ids = np.array([t for c in recompute for t in self.run_lists[c]], dtype=np.int64)
+            tr = sim.trace
+            alloc = sim.alloc[ids]
+            frac = np.minimum(sim.progress[ids] / tr.work[ids], 1.0)
+            run_slots = sim.run_slots[ids]
+            tb.running_rows[ids] = self.running_rows(tr.type_idx[ids], alloc, frac, run_slots)
+            tb.running_ints[ids, RUN_ALLOC] = alloc[:, :2]
+            tb.running_ints[ids, RUN_INT["run_slots"]] = run_slots
+            tb.progress[ids] = frac
+        self.running = tb.running_rows[self.run]
+        self.rm = self.run != NO_TASK
+        self.running_mask = self.rm.astype(np.int8)
+        lists = [self.run_lists[c] for c in changed]
+        ids = np.array([t for part in lists for t in part], dtype=np.int64)
+        ints, frac = tb.running_ints[ids], tb.progress[ids]
+        start = 0
+        for c, part in zip(changed, lists):
+            sl = slice(start, start + len(part))
+            start += len(part)
+            self.run_facts[c] = {
+                "running_index": ints[sl, RUN_INT["index"]],
+                "running_type": ints[sl, RUN_INT["type"]],
+                "running_alloc": ints[sl, RUN_ALLOC],
+                "running_min_demand": ints[sl, RUN_DEMAND],
+                "running_cap": ints[sl, RUN_CAP],
+                "running_progress": frac[sl],
+                "running_run_slots": ints[sl, RUN_INT["run_slots"]],
+            }
+
+    def _pending(self, sim: Simulator, windows: bool, new_slot: bool) -> None:
+        """[N, W, F] pending task features: copied from the last build where still valid."""
+        f = self.task
+        if windows:
+            out = self.tables.pending_rows[self.win]
+            if self.d.elastic:  # a paused task keeps its progress while it waits
+                safe = np.where(self.pm, self.win, 0)
+                frac = np.minimum(sim.progress[safe] / sim.trace.work[safe], 1.0)
+                out[..., f["progress"]] = frac * self.pm
+        else:
+            out = self.pending.copy()
+        if windows or new_slot:
+            if sim.slot + 2 > len(self.waited):
+                self.waited = squash_table(2 * (sim.slot + 2), 8.0)
+            waited = self.waited[sim.slot - self.window_ints[..., INT["arrival"]]]
+            out[..., f["waited"]] = waited * self.pm
+        st = sim.window_starts()
+        out[..., f["fits_here"]] = st.fits
+        # 0 <= hi <= levels - 1: free never exceeds capacity, caps never exceed the grid.
+        best = self.rate_norm[self.window_ints[..., INT["type"]], st.hi_cpu, st.hi_gpu]
+        out[..., f["rate_at_best"]] = np.where(st.fits, best, 0.0)
+        self.pending = out
+
+    def _masks(self, sim: Simulator) -> None:
+        """Task and task-conditional allocation masks and their per-dimension unions."""
+        d = self.d
+        st = sim.window_starts()
+        wi = self.window_ints
+        lo_cpu = np.where(st.fits, wi[..., INT["min_cpu"]], d.cpu_levels)
+        lo_gpu = np.where(st.fits, wi[..., INT["min_gpu"]], d.gpu_levels)
+        task = [self.noop_task, st.fits]
+        cpu = [self.noop_cpu, self.range_cpu[lo_cpu, st.hi_cpu]]
+        gpu = [self.noop_gpu, self.range_gpu[lo_gpu, st.hi_gpu]]
+        if d.elastic:
+            for part, extra in zip((task, cpu, gpu), self._elastic_masks(sim)):
+                part.append(extra)
+        self.task_mask = np.concatenate(task, axis=1, dtype=np.int8)
+        self.cpu_mask = np.concatenate(cpu, axis=1, dtype=np.int8)
+        self.gpu_mask = np.concatenate(gpu, axis=1, dtype=np.int8)
+        self.cpu_union = self.cpu_mask.max(axis=1)
+        self.gpu_union = self.gpu_mask.max(axis=1)
+
+    # ------------------------------------------------------------------ elastic mode
+    def _elastic_masks(self, sim: Simulator) -> tuple[np.ndarray, ...]:
+        """Running tasks' rows of the task, cpu and gpu masks: resize within [min, min(cap,
+        free + own)], or pause with cpu level 0."""
+        rm, run_ints = self.rm, self.tables.ints[self.run]
+        alloc = sim.alloc[self.run]  # padding rows read some task: masked below
+        free = sim.free
+        lc, lg = np.arange(self.d.cpu_levels), np.arange(self.d.gpu_levels)
+        rmn = run_ints[..., DEMAND]
+        rcp = run_ints[..., CAP]
+        rhi_c = np.minimum(rcp[..., 0], free[:, None, 0] + alloc[..., 0])
+        rhi_g = np.minimum(rcp[..., 1], free[:, None, 1] + alloc[..., 1])
+        rcm = (lc >= rmn[..., 0:1]) & (lc <= rhi_c[..., None])
+        rcm[..., 0] = True  # cpu level 0 pauses the task
+        rgm = (lg >= rmn[..., 1:2]) & (lg <= rhi_g[..., None])
+        return rm, rcm & rm[..., None], rgm & rm[..., None]
+
+    def _elastic_facts(self, sim: Simulator) -> None:
+        """Action-aligned facts over the window and the running tasks (which change as they
+        run and are resized)."""
+        tb = self.tables
+        index = self.index = np.concatenate((self.noop_index, self.win, self.run), axis=1)
+        self.ints = tb.ints[index]
+        self.demand = tb.demand[index]
+        self.demand[:, 1 + self.d.window :, 2] = 0  # a resize asks no memory
+        if self.mem_demands:
+            self.demand[self.no_memory, :, 2] = 0
+        valid = index >= 0
+        safe = np.where(valid, index, 0)
+        self.attained = np.where(valid, sim.attained_gpu[safe], 0.0)
+        self.task_alloc = np.where(valid[..., None], sim.alloc[safe, :2], 0)
+        self.task_progress = np.where(valid, sim.progress[safe] / sim.trace.work[safe], 0.0)
+        self.remaining = np.where(valid, sim.trace.work[safe] - sim.progress[safe], 0.0)
+
+    # ------------------------------------------------------------------ packaging
+    def _package(self, clusters: np.ndarray) -> tuple[list[dict], list[dict]]:
+        """Per agent: the observation and the facts, row views of the parts."""
+        starts = self.d.max_starts
+        obs, facts = [], []
+        for c in range(self.d.clusters):
+            task_mask, free, ints = self.task_mask[c], self.free[c], self.ints[c]
+            obs.append(
+                {
+                    "clusters": clusters[c],
+                    "pending": self.pending[c],
+                    "pending_mask": self.pending_mask[c],
+                    "pending_visible": self.pending_visible[c],
+                    "running": self.running[c],
+                    "running_mask": self.running_mask[c],
+                    "agent": self.agent[c],
+                    "task_mask": task_mask,
+                    "action_mask": (task_mask, self.cpu_union[c], self.gpu_union[c]) * starts,
+                    "cpu_mask": self.cpu_mask[c],
+                    "gpu_mask": self.gpu_mask[c],
+                    "free": free,
+                    "demand": self.demand[c],
+                }
+            )
+            facts.append(
+                {
+                    "task_index": self.index[c],
+                    "task_id": ints[:, INT["task_id"]],
+                    "task_arrival": ints[:, INT["arrival"]],
+                    "task_type": ints[:, INT["type"]],
+                    "task_attained_gpu": self.attained[c],
+                    "task_cap": ints[:, CAP],
+                    "task_alloc": self.task_alloc[c],
+                    "task_progress": self.task_progress[c],
+                    **self.run_facts[c],
+                    "free": free,
+                    "capacity": self.capacity_rows[c],
+                    "oracle_remaining_work": self.remaining[c],
+                }
+            )
+        return obs, facts

@@ -1,0 +1,139 @@
+"""Lookup tables the observation builder gathers from instead of recomputing per round.
+
+Each table holds exactly what the direct computation gives (same operations, element by
+element), so a gather from it is bit for bit the computed value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.observation import INT_COLUMNS, RUNNING_FEATURES, TASK_FEATURES, Dims, columns, squash
+from envs.pending import NO_TASK_DEMAND
+from envs.speed_models import SpeedModel
+from envs.trace import Trace
+
+INT = columns(INT_COLUMNS)
+DEMAND = slice(INT["min_cpu"], INT["mem"] + 1)
+CAP = slice(INT["max_cpu"], INT["max_gpu"] + 1)
+#: Columns of the per-task table of running facts (the dynamic ones are kept up to date).
+RUN_INT_COLUMNS = (
+    "index",
+    "type",
+    "alloc_cpu",
+    "alloc_gpu",
+    "min_cpu",
+    "min_gpu",
+    "mem",
+    "max_cpu",
+    "max_gpu",
+    "run_slots",
+)
+RUN_INT = columns(RUN_INT_COLUMNS)
+RUN_ALLOC = slice(RUN_INT["alloc_cpu"], RUN_INT["alloc_gpu"] + 1)
+RUN_DEMAND = slice(RUN_INT["min_cpu"], RUN_INT["mem"] + 1)
+RUN_CAP = slice(RUN_INT["max_cpu"], RUN_INT["max_gpu"] + 1)
+
+
+def range_masks(levels: int) -> np.ndarray:
+    """bool [levels + 1, levels, levels]: ``[lo, hi, l]`` is ``lo <= l <= hi``; row ``lo ==
+    levels`` is all false (a task that cannot start)."""
+    lv = np.arange(levels)
+    out = np.zeros((levels + 1, levels, levels), dtype=bool)
+    out[:levels] = (lv[None, None, :] >= lv[:, None, None]) & (
+        lv[None, None, :] <= lv[None, :, None]
+    )
+    return out
+
+
+class RunningRows:
+    """Rows of running tasks' features (see RUNNING_FEATURES)."""
+
+    def __init__(self, d: Dims, speed: SpeedModel, scale: tuple[int, int]) -> None:
+        self.d, self.speed, self.scale = d, speed, scale
+        self.type_rate_max = rate_scale(speed)
+        self.col = columns(RUNNING_FEATURES, d.types)
+
+    def __call__(
+        self, types: np.ndarray, alloc: np.ndarray, frac: np.ndarray, run_slots: np.ndarray
+    ) -> np.ndarray:
+        """float32 [k, types + running features] (``frac``: progress fraction clipped to 1)."""
+        d, col, scale = self.d, self.col, self.scale
+        rows = np.zeros((len(types), d.types + len(RUNNING_FEATURES)), dtype=np.float32)
+        rows[np.arange(len(types)), types] = 1.0
+        rows[:, col["progress"]] = frac
+        rows[:, col["cpu"]] = alloc[:, 0] / scale[0]
+        rows[:, col["gpu"]] = alloc[:, 1] / scale[1]
+        rows[:, col["run_slots"]] = squash(run_slots.astype(np.float32), 8.0)
+        rate = self.speed.rate(types, alloc[:, 0], alloc[:, 1], frac)
+        rows[:, col["rate"]] = np.minimum(rate / self.type_rate_max[types], 1.0)
+        return rows
+
+    def at_start(self) -> np.ndarray:
+        """float32 [K, cpu_levels, gpu_levels, F]: the row of a task that has just started
+        with (cpu, gpu): no progress, no slot run yet."""
+        d = self.d
+        k = len(self.speed.base)
+        types, cpu, gpu = (a.ravel() for a in np.indices((k, d.cpu_levels, d.gpu_levels)))
+        zero = np.zeros(len(types))
+        rows = self(types, np.stack([cpu, gpu], axis=1), zero, zero.astype(np.int64))
+        return rows.reshape(k, d.cpu_levels, d.gpu_levels, -1)
+
+
+def rate_scale(speed: SpeedModel) -> np.ndarray:
+    """Per type: the largest base rate (rates are shown relative to it)."""
+    return np.maximum(speed.base.reshape(len(speed.base), -1).max(axis=1), 1e-12)
+
+
+def squash_table(size: int, scale: float) -> np.ndarray:
+    """float32 [size]: ``squash(k, scale)`` of the integers ``k`` (in float32, like the direct
+    computation)."""
+    return squash(np.arange(size, dtype=np.float32), scale)
+
+
+class TaskTables:
+    """Per-trace tables of task facts, each with a "no task" row at the end (read by gathering
+    at :data:`~envs.pending.NO_TASK`)."""
+
+    def __init__(self, d: Dims, trace: Trace, scale: tuple[int, int], rate_norm: np.ndarray):
+        t = len(trace)
+        ints = np.empty((t + 1, len(INT_COLUMNS)), dtype=np.int64)
+        ints[:t, INT["task_id"]] = trace.task_id
+        ints[:t, INT["arrival"]] = trace.arrival
+        ints[:t, INT["type"]] = trace.type_idx
+        ints[:t, DEMAND] = trace.min_demand
+        ints[:t, CAP] = trace.cap
+        # A "no task" row demands more than any capacity, so its masks are all false.
+        ints[t] = (-1, -1, -1, NO_TASK_DEMAND, NO_TASK_DEMAND, NO_TASK_DEMAND, 0, 0)
+        self.ints = ints
+        self.demand = np.zeros((t + 1, 3), dtype=np.int64)
+        """int64: minimum demand, 0 for "no task" (the observation's ``demand``)."""
+        self.demand[:t] = trace.min_demand
+        f = columns(TASK_FEATURES, d.types)
+        rows = np.zeros((t + 1, d.types + len(TASK_FEATURES)), dtype=np.float32)
+        rows[np.arange(t), trace.type_idx] = 1.0
+        rows[:t, f["min_cpu"]] = trace.min_demand[:, 0] / scale[0]
+        rows[:t, f["min_gpu"]] = trace.min_demand[:, 1] / scale[1]
+        rows[:t, f["max_cpu"]] = np.minimum(trace.cap[:, 0] / scale[0], 1.0)
+        rows[:t, f["max_gpu"]] = np.minimum(trace.cap[:, 1] / scale[1], 1.0)
+        rows[:t, f["visible_clusters"]] = trace.visible.sum(axis=1) / d.clusters
+        lc = np.minimum(trace.min_demand[:, 0], d.cpu_levels - 1)
+        lg = np.minimum(trace.min_demand[:, 1], d.gpu_levels - 1)
+        rows[:t, f["rate_at_min"]] = rate_norm[trace.type_idx, lc, lg]
+        self.pending_rows = rows
+        """float32: a waiting task's features; the dynamic ones are zero (filled per build)."""
+        self.visible = np.zeros((t + 1, d.clusters), dtype=np.int8)
+        self.visible[:t] = trace.visible
+        self.work = np.append(trace.work, 0.0)
+        self.types = trace.type_idx.tolist()
+        run = np.zeros((t + 1, len(RUN_INT)), dtype=np.int64)
+        run[:, RUN_INT["index"]] = np.arange(t + 1)
+        run[:t, RUN_INT["type"]] = trace.type_idx
+        run[:, RUN_DEMAND] = ints[:, DEMAND]
+        run[:, RUN_CAP] = ints[:, CAP]
+        self.running_ints = run
+        """int64: a running task's facts; allocation and slots run are written as they change."""
+        self.progress = np.zeros(t + 1)
+        """float64: a running task's progress fraction (clipped to 1), as last written."""
+        self.running_rows = np.zeros((t + 1, d.types + len(RUNNING_FEATURES)), dtype=np.float32)
+        """float32: a running task's features, as last written (the "no task" row stays 0)."""
