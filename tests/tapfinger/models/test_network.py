@@ -18,12 +18,12 @@ import torch
 
 from envs import edge_cluster_v0
 from envs.edge_cluster_v0 import EdgeClusterEnv
-from envs.observation import after_start, conditional_sample
+from envs.observation import CLUSTER_FEATURES, after_start, conditional_sample
 from tapfinger.checkpoint import build_network
 from tapfinger.config import ExperimentConfig, ModelConfig
 from tapfinger.graph import to_tensors
 from tapfinger.models.network import MASKED, Decision, TapFingerNet, greedy_task
-from tapfinger.policies.learned import deadlocked_rows, model_inputs
+from tapfinger.policies.learned import TapFingerPolicy, deadlocked_rows, model_inputs
 
 BACKBONES = ("hgt", "han", "mlp")
 MODES = ("single", "multi")
@@ -536,8 +536,6 @@ def test_model_reads_its_dims_from_the_env() -> None:
 # ---------------------------------------------------------------------------- no deadlock
 def test_deadlocked_rows_by_hand() -> None:
     """One forced agent per env where nothing runs, every agent idles and a task fits."""
-    from envs.observation import CLUSTER_FEATURES
-
     running = CLUSTER_FEATURES.index("running")
     n_envs, agents, clusters = 4, 2, 2
     cl = np.zeros((n_envs * agents, clusters, len(CLUSTER_FEATURES)), dtype=np.float32)
@@ -558,8 +556,6 @@ def test_deadlocked_rows_by_hand() -> None:
 def test_greedy_policy_that_always_idles_still_finishes_every_task() -> None:
     """A pointer that always prefers the no-op would idle until ``max_slots``; the round-level
     rule starts one task whenever the whole system is idle, so the episode ends by itself."""
-    from tapfinger.policies.learned import TapFingerPolicy
-
     env = make_env("single", max_slots=5_000)
     net = make_net(env)
     with torch.no_grad():
