@@ -204,7 +204,7 @@ class EdgeClusterEnv(ParallelEnv):
     def _info(
         self, c: int, facts: dict, slots: int, lost: int, invalid: int, started: int = 0
     ) -> dict:
-        info = {
+        return {
             "slot": self.sim.slot,
             "round": self.sim.round,
             "slots_elapsed": slots,
@@ -212,9 +212,8 @@ class EdgeClusterEnv(ParallelEnv):
             "invalid_actions": invalid,
             "started": started,
             "oracle_speed_model": self.speed,
+            **facts,
         }
-        info.update(facts)
-        return info
 
     # ------------------------------------------------------------------ metrics
     def lower_bound(self) -> np.ndarray:

@@ -95,19 +95,18 @@ def lower_bound(trace: Trace, capacity: np.ndarray, speed: SpeedModel) -> np.nda
     tr = trace
     cache: dict[tuple, int] = {}
     out = np.empty(len(tr))
+    types, work = tr.type_idx.tolist(), tr.work.tolist()
+    demand, cap, visible = tr.min_demand.tolist(), tr.cap.tolist(), tr.visible.tolist()
+    caps = [tuple(row) for row in capacity.tolist()]
     for i in range(len(tr)):
         best = math.inf
-        for c in np.flatnonzero(tr.visible[i]):
-            cap_c = capacity[c]
-            key = (
-                int(tr.type_idx[i]),
-                float(tr.work[i]),
-                *tr.min_demand[i].tolist(),
-                *tr.cap[i].tolist(),
-                *cap_c.tolist(),
-            )
+        task = (types[i], work[i], *demand[i], *cap[i])
+        for c, seen in enumerate(visible[i]):
+            if not seen:
+                continue
+            key = task + caps[c]
             if key not in cache:
-                cache[key] = _best_duration(tr, speed, i, cap_c)
+                cache[key] = _best_duration(tr, speed, i, capacity[c])
             best = min(best, cache[key])
         out[i] = best
     return out

@@ -26,10 +26,12 @@ from envs.observation_tables import (
     CAP,
     DEMAND,
     INT,
+    OBS_DEMAND,
     RUN_ALLOC,
     RUN_CAP,
     RUN_DEMAND,
     RUN_INT,
+    WINDOW_INT,
     RunningRows,
     TaskTables,
     range_masks,
@@ -166,10 +168,10 @@ class ObservationBuilder:
         self.index = np.concatenate((self.noop_index, win), axis=1)
         self.ints = tb.ints[self.index]
         self.window_ints = self.ints[:, 1:]
-        self.pm = win != NO_TASK
-        self.pending_mask = self.pm.astype(np.int8)
-        self.pending_visible = tb.visible[win]
-        self.demand = tb.demand[self.index]
+        flags = tb.flags[win]
+        self.pending_mask = flags[..., 0]
+        self.pending_visible = flags[..., 1:]
+        self.demand = self.ints[..., OBS_DEMAND]
         if self.mem_demands:
             self.demand[self.no_memory, :, 2] = 0  # memory is not modelled on those clusters
         self.remaining = tb.work[self.index]
@@ -206,7 +208,7 @@ class ObservationBuilder:
             tb.progress[ids] = frac
         self.running = tb.running_rows[self.run]
         self.rm = self.run != NO_TASK
-        self.running_mask = self.rm.astype(np.int8)
+        self.running_mask = self.rm.view(np.int8)  # a fresh bool array, read as 0 / 1
         lists = [self.run_lists[c] for c in changed]
         ids = np.array([t for part in lists for t in part], dtype=np.int64)
         ints, frac = tb.running_ints[ids], tb.progress[ids]
@@ -230,16 +232,18 @@ class ObservationBuilder:
         if windows:
             out = self.tables.pending_rows[self.win]
             if self.d.elastic:  # a paused task keeps its progress while it waits
-                safe = np.where(self.pm, self.win, 0)
+                pm = self.win != NO_TASK
+                safe = np.where(pm, self.win, 0)
                 frac = np.minimum(sim.progress[safe] / sim.trace.work[safe], 1.0)
-                out[..., f["progress"]] = frac * self.pm
+                out[..., f["progress"]] = frac * pm
         else:
             out = self.pending.copy()
         if windows or new_slot:
-            if sim.slot + 2 > len(self.waited):
-                self.waited = squash_table(2 * (sim.slot + 2), 8.0)
-            waited = self.waited[sim.slot - self.window_ints[..., INT["arrival"]]]
-            out[..., f["waited"]] = waited * self.pm
+            if sim.slot >= len(self.waited):
+                self.waited = squash_table(2 * (sim.slot + 1), 8.0)
+            # "No task" arrives never: its time waited is negative and clips to 0 (waited 0).
+            since = sim.slot - self.window_ints[..., WINDOW_INT["arrived"]]
+            out[..., f["waited"]] = np.take(self.waited, since, mode="clip")
         st = sim.window_starts()
         out[..., f["fits_here"]] = st.fits
         # 0 <= hi <= levels - 1: free never exceeds capacity, caps never exceed the grid.
@@ -289,7 +293,7 @@ class ObservationBuilder:
         tb = self.tables
         index = self.index = np.concatenate((self.noop_index, self.win, self.run), axis=1)
         self.ints = tb.ints[index]
-        self.demand = tb.demand[index]
+        self.demand = self.ints[..., OBS_DEMAND]
         self.demand[:, 1 + self.d.window :, 2] = 0  # a resize asks no memory
         if self.mem_demands:
             self.demand[self.no_memory, :, 2] = 0

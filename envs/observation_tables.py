@@ -16,6 +16,12 @@ from envs.trace import Trace
 INT = columns(INT_COLUMNS)
 DEMAND = slice(INT["min_cpu"], INT["mem"] + 1)
 CAP = slice(INT["max_cpu"], INT["max_gpu"] + 1)
+#: Columns of the per-task integer table gathered for windows: the raw facts, then the
+#: observation's demand (0 for "no task") and the arrival (never, for "no task").
+WINDOW_INT = columns((*INT_COLUMNS, "demand_cpu", "demand_gpu", "demand_mem", "arrived"))
+OBS_DEMAND = slice(WINDOW_INT["demand_cpu"], WINDOW_INT["demand_mem"] + 1)
+#: Arrival slot of "no task": so far ahead that its time waited clips to 0.
+NEVER = 1 << 40
 #: Columns of the per-task table of running facts (the dynamic ones are kept up to date).
 RUN_INT_COLUMNS = (
     "index",
@@ -97,18 +103,22 @@ class TaskTables:
 
     def __init__(self, d: Dims, trace: Trace, scale: tuple[int, int], rate_norm: np.ndarray):
         t = len(trace)
-        ints = np.empty((t + 1, len(INT_COLUMNS)), dtype=np.int64)
+        ints = np.empty((t + 1, len(WINDOW_INT)), dtype=np.int64)
         ints[:t, INT["task_id"]] = trace.task_id
         ints[:t, INT["arrival"]] = trace.arrival
         ints[:t, INT["type"]] = trace.type_idx
         ints[:t, DEMAND] = trace.min_demand
         ints[:t, CAP] = trace.cap
+        ints[:t, OBS_DEMAND] = trace.min_demand
+        ints[:t, WINDOW_INT["arrived"]] = trace.arrival
         # A "no task" row demands more than any capacity, so its masks are all false.
-        ints[t] = (-1, -1, -1, NO_TASK_DEMAND, NO_TASK_DEMAND, NO_TASK_DEMAND, 0, 0)
+        ints[t] = (-1, -1, -1, *(NO_TASK_DEMAND,) * 3, 0, 0, 0, 0, 0, NEVER)
         self.ints = ints
-        self.demand = np.zeros((t + 1, 3), dtype=np.int64)
-        """int64: minimum demand, 0 for "no task" (the observation's ``demand``)."""
-        self.demand[:t] = trace.min_demand
+        """int64 [T + 1, WINDOW_INT]."""
+        self.flags = np.zeros((t + 1, 1 + d.clusters), dtype=np.int8)
+        """int8: 1 for a task, then the clusters that see it (pending mask and visibility)."""
+        self.flags[:t, 0] = 1
+        self.flags[:t, 1:] = trace.visible
         f = columns(TASK_FEATURES, d.types)
         rows = np.zeros((t + 1, d.types + len(TASK_FEATURES)), dtype=np.float32)
         rows[np.arange(t), trace.type_idx] = 1.0
@@ -122,8 +132,6 @@ class TaskTables:
         rows[:t, f["rate_at_min"]] = rate_norm[trace.type_idx, lc, lg]
         self.pending_rows = rows
         """float32: a waiting task's features; the dynamic ones are zero (filled per build)."""
-        self.visible = np.zeros((t + 1, d.clusters), dtype=np.int8)
-        self.visible[:t] = trace.visible
         self.work = np.append(trace.work, 0.0)
         self.types = trace.type_idx.tolist()
         run = np.zeros((t + 1, len(RUN_INT)), dtype=np.int64)

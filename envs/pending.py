@@ -67,6 +67,7 @@ class PendingTasks:
         self._demand_cap[t] = (NO_TASK_DEMAND,) * 3 + (0, 0)
         self._demand_cap_rows = self._demand_cap.tolist()
         self._mem_on = self.mem_on.tolist()
+        self._any_mem = any(self._mem_on)
         self._win = np.full((n, window), NO_TASK, dtype=np.int64)
         self._stale = False
         self._starts: WindowStarts | None = None
@@ -118,7 +119,7 @@ class PendingTasks:
             hi = np.minimum(dc[..., 3:], free[:, None, :2])
             le = dc[..., :2] <= hi
             ok = le[..., 0] & le[..., 1]
-            if self.mem_on.any():
+            if self._any_mem:
                 ok &= ~self.mem_on[:, None] | (dc[..., 2] <= free[:, None, 2])
             self._starts = WindowStarts(ok, hi[..., 0], hi[..., 1])
         return self._starts

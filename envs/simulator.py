@@ -231,7 +231,10 @@ class Simulator:
         if not self.fits(c, task, cpu, gpu):
             raise InfeasibleStart(f"task {task} does not fit cluster {c} with ({cpu}, {gpu})")
         a = (cpu, gpu, self.pending.memory(task) if self.mem_on[c] else 0)
-        self.free[c] -= a
+        free = self.free[c]
+        free[0] -= cpu
+        free[1] -= gpu
+        free[2] -= a[2]
         self.alloc[task] = a
         self.cluster[task] = c
         self.status[task] = _RUNNING
@@ -344,8 +347,8 @@ class Simulator:
             if rate is None:
                 types = self.trace.type_idx[ids]
                 rate = self.speed.rate(types, alloc[:, 0], alloc[:, 1], progress / work)
-            switched = self.switched[ids]
-            if switched.any():
+            if self.elastic:  # only resizes and resumptions switch
+                switched = self.switched[ids]
                 rate = np.where(switched, rate * (1.0 - self.switch_penalty), rate)
                 self.switched[ids] = False
             progress += k * rate
