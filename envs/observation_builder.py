@@ -33,10 +33,10 @@ from envs.observation_tables import (
     RUN_INT,
     WINDOW_INT,
     RunningRows,
+    SquashTable,
     TaskTables,
     range_masks,
     rate_scale,
-    squash_table,
 )
 from envs.pending import NO_TASK
 from envs.simulator import Simulator
@@ -44,6 +44,17 @@ from envs.speed_models import SpeedModel
 from envs.trace import Trace
 
 CLUSTER = columns(CLUSTER_FEATURES)
+#: The order in which ``_clusters`` writes a cluster's row (checked against the layout).
+CLUSTER_ROW = (
+    "free_cpu",
+    "free_gpu",
+    "free_mem",
+    "cap_cpu",
+    "cap_gpu",
+    "running",
+    "waiting",
+    "is_me",
+)
 
 
 class ObservationBuilder:
@@ -52,6 +63,8 @@ class ObservationBuilder:
     def __init__(self, dims: Dims, capacity: np.ndarray, speed: SpeedModel) -> None:
         d = self.d = dims
         n = d.clusters
+        if CLUSTER_ROW != CLUSTER_FEATURES:
+            raise RuntimeError("ObservationBuilder._clusters writes an outdated cluster layout")
         self.capacity = capacity
         self.speed = speed
         self.scale = (
@@ -79,7 +92,7 @@ class ObservationBuilder:
         self.noop_gpu[:, 0, 0] = 1
         self.agent = np.eye(n, dtype=np.int8)
         self.capacity_rows = capacity.copy()
-        self.waited = squash_table(1024, 8.0)
+        self.squash8 = SquashTable(8.0)  # time waited and slots run, scale 8
 
     # ------------------------------------------------------------------ per trace
     def prepare(self, trace: Trace) -> None:
@@ -111,9 +124,18 @@ class ObservationBuilder:
         if last is None or seen[3] != last[3]:
             windows = free = new_slot = True
             changed = list(range(n))
+            same: list[int] = []
         else:
             windows, free, new_slot = seen[0] != last[0], seen[1] != last[1], False
             changed = [c for c in range(n) if seen[2][c] != last[2][c]]
+            # Agents whose window, free resources and running set all stayed as they were.
+            same = [
+                c
+                for c in range(n)
+                if seen[0][c] == last[0][c]
+                and seen[1][c] == last[1][c]
+                and seen[2][c] == last[2][c]
+            ]
         clusters = self._clusters(sim)
         if free:
             self.free = sim.free.copy()
@@ -135,31 +157,40 @@ class ObservationBuilder:
                 [len(sim.waiting) / (len(sim.waiting) + d.window)],
             ]
         ).astype(np.float32)
-        obs, facts = self._package(clusters)
+        obs, facts = self._package(clusters, same)
         return obs, facts, state
 
     def _clusters(self, sim: Simulator) -> np.ndarray:
         """[N, N, F]: every agent's view of all clusters (they differ only in ``is_me``).
 
-        Tiny, so computed in Python floats; their float32 rounding equals numpy's.
+        Tiny, so computed in Python floats, one row per cluster in CLUSTER_ROW order (their
+        float32 rounding equals numpy's).
         """
         d = self.d
-        free = sim.free.tolist()
         cmax, gmax, mmax = self.scale
         nr, w = d.running, d.window
-        col = {
-            "free_cpu": [f[0] / cmax for f in free],
-            "free_gpu": [f[1] / gmax for f in free],
-            "free_mem": [f[2] / mmax for f in free],
-            "cap_cpu": self.cap_cpu,
-            "cap_gpu": self.cap_gpu,
-            "running": [min(len(r) / nr, 1.0) for r in sim.running],
-            # squash(k, w) of a small integer: float32(k / (k + w)) equals the float32 division.
-            "waiting": [k / (k + w) for k in sim.pending.visible_counts()],
-            "is_me": [0.0] * d.clusters,
-        }
-        base = np.array([col[name] for name in CLUSTER_FEATURES], dtype=np.float32).T
-        return np.add(base, self.is_me, order="C")
+        rows = [
+            (
+                f[0] / cmax,  # free_cpu
+                f[1] / gmax,  # free_gpu
+                f[2] / mmax,  # free_mem
+                cap_c,  # cap_cpu
+                cap_g,  # cap_gpu
+                min(len(r) / nr, 1.0),  # running
+                # waiting = squash(k, w): for integers, float32(k / (k + w)) in double precision
+                # equals the float32 division.
+                k / (k + w),
+                0.0,  # is_me (set per agent below)
+            )
+            for f, cap_c, cap_g, r, k in zip(
+                sim.free.tolist(),
+                self.cap_cpu,
+                self.cap_gpu,
+                sim.running,
+                sim.pending.visible_counts(),
+            )
+        ]
+        return np.add(np.array(rows, dtype=np.float32), self.is_me)
 
     def _windows(self, sim: Simulator) -> None:
         """What follows from the pending windows alone, action-aligned where it can be."""
@@ -181,28 +212,38 @@ class ObservationBuilder:
         d, tb = self.d, self.tables
         # Within a slot and without pauses, a cluster's running set only grows at its end.
         quick = not new_slot and not d.elastic
+        nr = d.running
         recompute = []
-        for c in changed:
-            old, new = self.run_lists[c], sim.running[c][: d.running]
-            if quick and new[: len(old)] == old:
-                for k in range(len(old), len(new)):
-                    task = new[k]
-                    cpu, gpu, _ = sim.alloc[task].tolist()
-                    tb.running_rows[task] = self.start_rows[tb.types[task], cpu, gpu]
-                    tb.running_ints[task, RUN_ALLOC] = (cpu, gpu)
-                    self.run[c, k] = task
-            else:
-                recompute.append(c)
-                self.run[c, : len(new)] = new
-                self.run[c, len(new) :] = NO_TASK
-            self.run_lists[c] = new
+        if len(changed) == d.clusters and not quick:  # every running set anew
+            recompute = changed
+            self.run_lists = [sim.running[c][:nr] for c in changed]
+            rows = [r + [NO_TASK] * (nr - len(r)) for r in self.run_lists]
+            self.run = np.array(rows, dtype=np.int64).reshape(d.clusters, nr)
+        else:
+            for c in changed:
+                old, new = self.run_lists[c], sim.running[c][:nr]
+                if quick and new[: len(old)] == old:
+                    for k in range(len(old), len(new)):
+                        task = new[k]
+                        cpu, gpu, _ = sim.alloc[task].tolist()
+                        tb.running_rows[task] = self.start_rows[tb.types[task], cpu, gpu]
+                        tb.running_ints[task, RUN_ALLOC] = (cpu, gpu)
+                        self.run[c, k] = task
+                else:
+                    recompute.append(c)
+                    self.run[c, : len(new)] = new
+                    self.run[c, len(new) :] = NO_TASK
+                self.run_lists[c] = new
+        ids = frac = None
         if recompute:
             ids = np.array([t for c in recompute for t in self.run_lists[c]], dtype=np.int64)
             tr = sim.trace
             alloc = sim.alloc[ids]
             frac = np.minimum(sim.progress[ids] / tr.work[ids], 1.0)
             run_slots = sim.run_slots[ids]
-            tb.running_rows[ids] = self.running_rows(tr.type_idx[ids], alloc, frac, run_slots)
+            squash8 = self.squash8.upto(sim.slot)  # a task has run at most every slot so far
+            rows = self.running_rows(tr.type_idx[ids], alloc, frac, run_slots, squash8)
+            tb.running_rows[ids] = rows
             tb.running_ints[ids, RUN_ALLOC] = alloc[:, :2]
             tb.running_ints[ids, RUN_INT["run_slots"]] = run_slots
             tb.progress[ids] = frac
@@ -210,8 +251,10 @@ class ObservationBuilder:
         self.rm = self.run != NO_TASK
         self.running_mask = self.rm.view(np.int8)  # a fresh bool array, read as 0 / 1
         lists = [self.run_lists[c] for c in changed]
-        ids = np.array([t for part in lists for t in part], dtype=np.int64)
-        ints, frac = tb.running_ints[ids], tb.progress[ids]
+        if recompute is not changed:  # else the tasks recomputed are those of every cluster
+            ids = np.array([t for part in lists for t in part], dtype=np.int64)
+            frac = tb.progress[ids]
+        ints = tb.running_ints[ids]
         start = 0
         for c, part in zip(changed, lists):
             sl = slice(start, start + len(part))
@@ -239,11 +282,9 @@ class ObservationBuilder:
         else:
             out = self.pending.copy()
         if windows or new_slot:
-            if sim.slot >= len(self.waited):
-                self.waited = squash_table(2 * (sim.slot + 1), 8.0)
             # "No task" arrives never: its time waited is negative and clips to 0 (waited 0).
             since = sim.slot - self.window_ints[..., WINDOW_INT["arrived"]]
-            out[..., f["waited"]] = np.take(self.waited, since, mode="clip")
+            out[..., f["waited"]] = np.take(self.squash8.upto(sim.slot), since, mode="clip")
         st = sim.window_starts()
         out[..., f["fits_here"]] = st.fits
         # 0 <= hi <= levels - 1: free never exceeds capacity, caps never exceed the grid.
@@ -305,11 +346,16 @@ class ObservationBuilder:
         self.remaining = np.where(valid, sim.trace.work[safe] - sim.progress[safe], 0.0)
 
     # ------------------------------------------------------------------ packaging
-    def _package(self, clusters: np.ndarray) -> tuple[list[dict], list[dict]]:
-        """Per agent: the observation and the facts, row views of the parts."""
+    def _package(self, clusters: np.ndarray, same: list[int]) -> tuple[list[dict], list[dict]]:
+        """Per agent: the observation and the facts, row views of the parts (the last ones
+        again, but for ``clusters``, for the agents in ``same``)."""
         starts = self.d.max_starts
         obs, facts = [], []
         for c in range(self.d.clusters):
+            if same and c in same:
+                obs.append({**self.obs[c], "clusters": clusters[c]})
+                facts.append(self.facts[c])
+                continue
             task_mask, free, ints = self.task_mask[c], self.free[c], self.ints[c]
             obs.append(
                 {
@@ -344,4 +390,5 @@ class ObservationBuilder:
                     "oracle_remaining_work": self.remaining[c],
                 }
             )
+        self.obs, self.facts = obs, facts
         return obs, facts

@@ -56,21 +56,30 @@ class RunningRows:
     """Rows of running tasks' features (see RUNNING_FEATURES)."""
 
     def __init__(self, d: Dims, speed: SpeedModel, scale: tuple[int, int]) -> None:
-        self.d, self.speed, self.scale = d, speed, scale
+        self.d, self.speed = d, speed
+        self.scale = np.array(scale)
         self.type_rate_max = rate_scale(speed)
         self.col = columns(RUNNING_FEATURES, d.types)
+        if self.col["gpu"] != self.col["cpu"] + 1:
+            raise RuntimeError("RunningRows writes cpu and gpu as one block")
+        self.one_hot = np.zeros((d.types, d.types + len(RUNNING_FEATURES)), dtype=np.float32)
+        self.one_hot[np.arange(d.types), np.arange(d.types)] = 1.0
 
     def __call__(
-        self, types: np.ndarray, alloc: np.ndarray, frac: np.ndarray, run_slots: np.ndarray
+        self,
+        types: np.ndarray,
+        alloc: np.ndarray,
+        frac: np.ndarray,
+        run_slots: np.ndarray,
+        squash8: np.ndarray,
     ) -> np.ndarray:
-        """float32 [k, types + running features] (``frac``: progress fraction clipped to 1)."""
-        d, col, scale = self.d, self.col, self.scale
-        rows = np.zeros((len(types), d.types + len(RUNNING_FEATURES)), dtype=np.float32)
-        rows[np.arange(len(types)), types] = 1.0
+        """float32 [k, types + running features] (``frac``: progress fraction clipped to 1;
+        ``squash8``: a :class:`SquashTable` of scale 8 covering ``run_slots``)."""
+        col = self.col
+        rows = self.one_hot[types]
         rows[:, col["progress"]] = frac
-        rows[:, col["cpu"]] = alloc[:, 0] / scale[0]
-        rows[:, col["gpu"]] = alloc[:, 1] / scale[1]
-        rows[:, col["run_slots"]] = squash(run_slots.astype(np.float32), 8.0)
+        rows[:, col["cpu"] : col["gpu"] + 1] = alloc[:, :2] / self.scale
+        rows[:, col["run_slots"]] = squash8[run_slots]
         rate = self.speed.rate(types, alloc[:, 0], alloc[:, 1], frac)
         rows[:, col["rate"]] = np.minimum(rate / self.type_rate_max[types], 1.0)
         return rows
@@ -82,19 +91,29 @@ class RunningRows:
         k = len(self.speed.base)
         types, cpu, gpu = (a.ravel() for a in np.indices((k, d.cpu_levels, d.gpu_levels)))
         zero = np.zeros(len(types))
-        rows = self(types, np.stack([cpu, gpu], axis=1), zero, zero.astype(np.int64))
+        squash8 = SquashTable(8.0).upto(0)
+        rows = self(types, np.stack([cpu, gpu], axis=1), zero, zero.astype(np.int64), squash8)
         return rows.reshape(k, d.cpu_levels, d.gpu_levels, -1)
+
+
+class SquashTable:
+    """``squash(k, scale)`` of the integers ``k >= 0``, in float32 like the direct computation;
+    grows on demand."""
+
+    def __init__(self, scale: float, size: int = 1024) -> None:
+        self.scale = scale
+        self.table = squash(np.arange(size, dtype=np.float32), scale)
+
+    def upto(self, k: int) -> np.ndarray:
+        """The table, covering at least ``0..k``."""
+        if k >= len(self.table):
+            self.table = squash(np.arange(2 * (k + 1), dtype=np.float32), self.scale)
+        return self.table
 
 
 def rate_scale(speed: SpeedModel) -> np.ndarray:
     """Per type: the largest base rate (rates are shown relative to it)."""
     return np.maximum(speed.base.reshape(len(speed.base), -1).max(axis=1), 1e-12)
-
-
-def squash_table(size: int, scale: float) -> np.ndarray:
-    """float32 [size]: ``squash(k, scale)`` of the integers ``k`` (in float32, like the direct
-    computation)."""
-    return squash(np.arange(size, dtype=np.float32), scale)
 
 
 class TaskTables:

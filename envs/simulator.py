@@ -52,7 +52,7 @@ class SlotOutcome:
     slots: int = 0
     in_system: int = 0
     """Sum over the elapsed slots of the tasks in the system (team cost)."""
-    attributed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    attributed: list[int] = field(default_factory=list)
     """Per cluster: sum over the elapsed slots of the tasks attributed to it."""
 
 
@@ -132,8 +132,8 @@ class Simulator:
         self.round = 0
         self.next_arrival = 0
         self.num_done = 0
-        self.busy = np.zeros((self.n, 3))  # allocated resource-slots per cluster and kind
         self.util_trace: list[tuple[int, np.ndarray]] = []
+        """(slot, resources allocated per cluster and kind from that slot on), per change."""
         self.free_version = [0] * self.n
         self.running_version = [0] * self.n
         self._arrive()
@@ -146,6 +146,16 @@ class Simulator:
     @property
     def truncated(self) -> bool:
         return self.slot >= self.max_slots and not self.done
+
+    @property
+    def busy(self) -> np.ndarray:
+        """float [N, 3]: allocated resource-slots per cluster and kind so far."""
+        out = np.zeros((self.n, 3))
+        if self.util_trace:
+            slots = np.array([s for s, _ in self.util_trace] + [self.slot])
+            used = np.stack([u for _, u in self.util_trace])
+            out += (np.diff(slots)[:, None, None] * used).sum(axis=0)
+        return out
 
     @property
     def waiting(self) -> list[int]:
@@ -212,7 +222,7 @@ class Simulator:
                     break
         self.round += 1
         ended = changes == 0 or self.round >= self.max_rounds
-        elapsed = self.end_slot() if ended else SlotOutcome(attributed=np.zeros(n, np.int64))
+        elapsed = self.end_slot() if ended else SlotOutcome(attributed=[0] * n)
         return RoundOutcome(started, lost, invalid, conflicts, ended, elapsed)
 
     def _winner(self, task: int, agents: list[int]) -> int:
@@ -286,14 +296,14 @@ class Simulator:
 
     def end_slot(self) -> SlotOutcome:
         """End the current slot, then skip every slot in which nothing can be decided."""
-        out = SlotOutcome(attributed=np.zeros(self.n, dtype=np.int64))
+        out = SlotOutcome(attributed=[0] * self.n)
         self._advance(1, out=out)
         return self.skip_idle(out)
 
     def skip_idle(self, out: SlotOutcome | None = None) -> SlotOutcome:
         """Jump over slots in which no agent can decide anything, accounting them exactly."""
         if out is None:
-            out = SlotOutcome(attributed=np.zeros(self.n, dtype=np.int64))
+            out = SlotOutcome(attributed=[0] * self.n)
         while not self.done and not self.truncated and not self.can_decide():
             self._advance(*self._quiet_slots(), out=out)
         return out
@@ -334,10 +344,8 @@ class Simulator:
         lens = [len(r) for r in self.running]
         out.in_system += k * (len(self.waiting) + sum(lens))
         seen = self.pending.visible_counts()
-        out.attributed += np.array([k * (a + b) for a, b in zip(seen, lens)], dtype=np.int64)
-        used = self.capacity - self.free
-        self.busy += k * used
-        self.util_trace.append((self.slot, used))
+        out.attributed = [x + k * (a + b) for x, a, b in zip(out.attributed, seen, lens)]
+        self.util_trace.append((self.slot, self.capacity - self.free))
         run = [t for r in self.running for t in r]
         if run:
             ids = np.array(run, dtype=np.int64)

@@ -114,7 +114,7 @@ def test_a_slot_end_charges_the_waiting_tasks_to_who_sees_them():
     out = sim.play_round([[], []])
     # One slot with three waiting tasks; cluster 0 sees tasks 0 and 1, cluster 1 tasks 0 and 2.
     assert (out.elapsed.slots, out.elapsed.in_system) == (1, 3)
-    assert out.elapsed.attributed.tolist() == [2, 2]
+    assert out.elapsed.attributed == [2, 2]
 
 
 def test_a_start_allocates_and_leaves_every_window():
@@ -176,7 +176,7 @@ def test_a_slot_end_runs_to_the_next_decision(fast_forward):
     out = sim.play_round([[]])
     assert out.slot_ended and sim.done
     assert (out.elapsed.slots, out.elapsed.in_system) == (4, 4)
-    assert out.elapsed.attributed.tolist() == [4]
+    assert out.elapsed.attributed == [4]
     assert (int(sim.finish_slot[0]), sim.slot) == (4, 4)
     assert sim.free.tolist() == [[4, 4, 0]]
 
