@@ -17,7 +17,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from envs.errors import ConfigError
-from envs.metrics import episode_metrics, lower_bound, task_records
+from envs.metrics import episode_metrics, lower_bound, resource_slots, task_records
 from envs.observation import Dims, action_space, dims_for, observation_space, state_size
 from envs.observation_builder import ObservationBuilder
 from envs.scenario import RESOURCE_KINDS, ScenarioConfig, load_scenario
@@ -233,7 +233,7 @@ class EdgeClusterEnv(ParallelEnv):
         """float [N, 3]: allocated share of each cluster's capacity per kind over the episode."""
         slots = max(self.sim.slot, 1)
         cap = np.maximum(self.capacity, 1) * slots
-        return np.where(self.capacity > 0, self.sim.busy / cap, 0.0)
+        return np.where(self.capacity > 0, resource_slots(self.sim) / cap, 0.0)
 
     def utilization_trace(self) -> tuple[np.ndarray, np.ndarray]:
         """The episode's allocation over time, summed over clusters.

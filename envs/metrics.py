@@ -55,6 +55,17 @@ def task_records(sim: Simulator, lower_bound: np.ndarray) -> TaskRecords:
     )
 
 
+def resource_slots(sim: Simulator) -> np.ndarray:
+    """float [N, 3]: resource-slots allocated so far per cluster and kind (from the
+    simulator's allocation trace)."""
+    out = np.zeros((sim.n, 3))
+    if sim.util_trace:
+        slots = np.array([s for s, _ in sim.util_trace] + [sim.slot])
+        used = np.stack([u for _, u in sim.util_trace])
+        out += (np.diff(slots)[:, None, None] * used).sum(axis=0)
+    return out
+
+
 def episode_metrics(sim: Simulator, records: TaskRecords, conflicts: int) -> dict[str, float]:
     """Mean / p50 / p95 / p99 JCT, makespan, utilisation per kind, lower-bound ratio, conflicts."""
     done = records.finish >= 0
@@ -62,7 +73,7 @@ def episode_metrics(sim: Simulator, records: TaskRecords, conflicts: int) -> dic
     lb = records.lower_bound
     slots = max(sim.slot, 1)
     cap = sim.capacity.sum(axis=0).astype(float)
-    busy = sim.busy.sum(axis=0)
+    busy = resource_slots(sim).sum(axis=0)
     util = {
         kind: float(busy[i] / (cap[i] * slots)) if cap[i] > 0 else 0.0
         for i, kind in enumerate(("cpu", "gpu", "mem"))

@@ -148,16 +148,6 @@ class Simulator:
         return self.slot >= self.max_slots and not self.done
 
     @property
-    def busy(self) -> np.ndarray:
-        """float [N, 3]: allocated resource-slots per cluster and kind so far."""
-        out = np.zeros((self.n, 3))
-        if self.util_trace:
-            slots = np.array([s for s, _ in self.util_trace] + [self.slot])
-            used = np.stack([u for _, u in self.util_trace])
-            out += (np.diff(slots)[:, None, None] * used).sum(axis=0)
-        return out
-
-    @property
     def waiting(self) -> list[int]:
         """All waiting tasks, in arrival order."""
         return self.pending.waiting
@@ -323,17 +313,14 @@ class Simulator:
             types = self.trace.type_idx[ids]
             if not self.speed.stationary[types].all() or self.switched[ids].any():
                 return 1, None
-            rate = self._rate(ids, types)
+            alloc, fraction = self.alloc[ids], self.progress[ids] / self.trace.work[ids]
+            rate = self.speed.rate(types, alloc[:, 0], alloc[:, 1], fraction)
             remaining = self.trace.work[ids] - self.progress[ids] - DONE_TOLERANCE
             positive = rate > 0
             if positive.any():
                 need = np.ceil(remaining[positive] / rate[positive])
                 horizon = min(horizon, int(max(1, need.min())))
         return max(1, horizon), rate
-
-    def _rate(self, ids: np.ndarray, types: np.ndarray) -> np.ndarray:
-        fraction = self.progress[ids] / self.trace.work[ids]
-        return self.speed.rate(types, self.alloc[ids, 0], self.alloc[ids, 1], fraction)
 
     def _advance(self, k: int, rate: np.ndarray | None = None, *, out: SlotOutcome) -> None:
         """Let ``k`` slots pass; nothing arrives or finishes before the end of the last one.
