@@ -31,7 +31,6 @@ from envs.observation_tables import (
     RUN_CAP,
     RUN_DEMAND,
     RUN_INT,
-    WINDOW_INT,
     RunningRows,
     SquashTable,
     TaskTables,
@@ -282,9 +281,9 @@ class ObservationBuilder:
         else:
             out = self.pending.copy()
         if windows or new_slot:
-            # "No task" arrives never: its time waited is negative and clips to 0 (waited 0).
-            since = sim.slot - self.window_ints[..., WINDOW_INT["arrived"]]
-            out[..., f["waited"]] = np.take(self.squash8.upto(sim.slot), since, mode="clip")
+            # by_arrival[a] = squash(slot - a): "no task" arrives at -1 and reads squash(0) = 0.
+            by_arrival = self.squash8.upto(sim.slot)[sim.slot :: -1]
+            out[..., f["waited"]] = by_arrival[self.window_ints[..., INT["arrival"]]]
         st = sim.window_starts()
         out[..., f["fits_here"]] = st.fits
         # 0 <= hi <= levels - 1: free never exceeds capacity, caps never exceed the grid.

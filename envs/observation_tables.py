@@ -17,11 +17,9 @@ INT = columns(INT_COLUMNS)
 DEMAND = slice(INT["min_cpu"], INT["mem"] + 1)
 CAP = slice(INT["max_cpu"], INT["max_gpu"] + 1)
 #: Columns of the per-task integer table gathered for windows: the raw facts, then the
-#: observation's demand (0 for "no task") and the arrival (never, for "no task").
-WINDOW_INT = columns((*INT_COLUMNS, "demand_cpu", "demand_gpu", "demand_mem", "arrived"))
+#: observation's demand (0 for "no task").
+WINDOW_INT = columns((*INT_COLUMNS, "demand_cpu", "demand_gpu", "demand_mem"))
 OBS_DEMAND = slice(WINDOW_INT["demand_cpu"], WINDOW_INT["demand_mem"] + 1)
-#: Arrival slot of "no task": so far ahead that its time waited clips to 0.
-NEVER = 1 << 40
 #: Columns of the per-task table of running facts (the dynamic ones are kept up to date).
 RUN_INT_COLUMNS = (
     "index",
@@ -129,9 +127,8 @@ class TaskTables:
         ints[:t, DEMAND] = trace.min_demand
         ints[:t, CAP] = trace.cap
         ints[:t, OBS_DEMAND] = trace.min_demand
-        ints[:t, WINDOW_INT["arrived"]] = trace.arrival
         # A "no task" row demands more than any capacity, so its masks are all false.
-        ints[t] = (-1, -1, -1, *(NO_TASK_DEMAND,) * 3, 0, 0, 0, 0, 0, NEVER)
+        ints[t] = (-1, -1, -1, *(NO_TASK_DEMAND,) * 3, 0, 0, 0, 0, 0)
         self.ints = ints
         """int64 [T + 1, WINDOW_INT]."""
         self.flags = np.zeros((t + 1, 1 + d.clusters), dtype=np.int8)
