@@ -42,8 +42,6 @@ TASK_FEATURES = (
     "rate_at_best",
 )
 RUNNING_FEATURES = ("progress", "cpu", "gpu", "run_slots", "rate")
-#: Columns of the per-task integer table the builder gathers raw facts from.
-INT_COLUMNS = ("task_id", "arrival", "type", "min_cpu", "min_gpu", "mem", "max_cpu", "max_gpu")
 
 
 def columns(names: tuple[str, ...], offset: int = 0) -> dict[str, int]:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.observation import INT_COLUMNS, RUNNING_FEATURES, TASK_FEATURES, Dims, columns, squash
+from envs.observation import RUNNING_FEATURES, TASK_FEATURES, Dims, columns, squash
 from envs.pending import NO_TASK_DEMAND
 from envs.speed_models import SpeedModel
 from envs.trace import Trace
 
+#: Columns of the per-task integer table the builder gathers raw facts from.
+INT_COLUMNS = ("task_id", "arrival", "type", "min_cpu", "min_gpu", "mem", "max_cpu", "max_gpu")
 INT = columns(INT_COLUMNS)
 DEMAND = slice(INT["min_cpu"], INT["mem"] + 1)
 CAP = slice(INT["max_cpu"], INT["max_gpu"] + 1)
