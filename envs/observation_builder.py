@@ -26,11 +26,6 @@ from envs.observation_tables import (
     CAP,
     DEMAND,
     INT,
-    OBS_DEMAND,
-    RUN_ALLOC,
-    RUN_CAP,
-    RUN_DEMAND,
-    RUN_INT,
     RunningRows,
     SquashTable,
     TaskTables,
@@ -198,10 +193,9 @@ class ObservationBuilder:
         self.index = np.concatenate((self.noop_index, win), axis=1)
         self.ints = tb.ints[self.index]
         self.window_ints = self.ints[:, 1:]
-        flags = tb.flags[win]
-        self.pending_mask = flags[..., 0]
-        self.pending_visible = flags[..., 1:]
-        self.demand = self.ints[..., OBS_DEMAND]
+        self.pending_mask = tb.valid[win]
+        self.pending_visible = tb.visible[win]
+        self.demand = tb.demand[self.index]
         if self.mem_demands:
             self.demand[self.no_memory, :, 2] = 0  # memory is not modelled on those clusters
         self.remaining = tb.work[self.index]
@@ -226,7 +220,7 @@ class ObservationBuilder:
                         task = new[k]
                         cpu, gpu, _ = sim.alloc[task].tolist()
                         tb.running_rows[task] = self.start_rows[tb.types[task], cpu, gpu]
-                        tb.running_ints[task, RUN_ALLOC] = (cpu, gpu)
+                        tb.alloc[task] = (cpu, gpu)
                         self.run[c, k] = task
                 else:
                     recompute.append(c)
@@ -243,8 +237,8 @@ class ObservationBuilder:
             squash8 = self.squash8.upto(sim.slot)  # a task has run at most every slot so far
             rows = self.running_rows(tr.type_idx[ids], alloc, frac, run_slots, squash8)
             tb.running_rows[ids] = rows
-            tb.running_ints[ids, RUN_ALLOC] = alloc[:, :2]
-            tb.running_ints[ids, RUN_INT["run_slots"]] = run_slots
+            tb.alloc[ids] = alloc[:, :2]
+            tb.run_slots[ids] = run_slots
             tb.progress[ids] = frac
         self.running = tb.running_rows[self.run]
         self.rm = self.run != NO_TASK
@@ -253,19 +247,21 @@ class ObservationBuilder:
         if recompute is not changed:  # else the tasks recomputed are those of every cluster
             ids = np.array([t for part in lists for t in part], dtype=np.int64)
             frac = tb.progress[ids]
-        ints = tb.running_ints[ids]
+        # Separate gathers, so that the facts are contiguous arrays as they always were.
+        ints, types = tb.ints[ids], sim.trace.type_idx[ids]
+        alloc, run_slots = tb.alloc[ids], tb.run_slots[ids]
         start = 0
         for c, part in zip(changed, lists):
             sl = slice(start, start + len(part))
             start += len(part)
             self.run_facts[c] = {
-                "running_index": ints[sl, RUN_INT["index"]],
-                "running_type": ints[sl, RUN_INT["type"]],
-                "running_alloc": ints[sl, RUN_ALLOC],
-                "running_min_demand": ints[sl, RUN_DEMAND],
-                "running_cap": ints[sl, RUN_CAP],
+                "running_index": ids[sl],
+                "running_type": types[sl],
+                "running_alloc": alloc[sl],
+                "running_min_demand": ints[sl, DEMAND],
+                "running_cap": ints[sl, CAP],
                 "running_progress": frac[sl],
-                "running_run_slots": ints[sl, RUN_INT["run_slots"]],
+                "running_run_slots": run_slots[sl],
             }
 
     def _pending(self, sim: Simulator, windows: bool, new_slot: bool) -> None:
@@ -333,7 +329,7 @@ class ObservationBuilder:
         tb = self.tables
         index = self.index = np.concatenate((self.noop_index, self.win, self.run), axis=1)
         self.ints = tb.ints[index]
-        self.demand = self.ints[..., OBS_DEMAND]
+        self.demand = tb.demand[index]
         self.demand[:, 1 + self.d.window :, 2] = 0  # a resize asks no memory
         if self.mem_demands:
             self.demand[self.no_memory, :, 2] = 0

@@ -18,27 +18,6 @@ INT_COLUMNS = ("task_id", "arrival", "type", "min_cpu", "min_gpu", "mem", "max_c
 INT = columns(INT_COLUMNS)
 DEMAND = slice(INT["min_cpu"], INT["mem"] + 1)
 CAP = slice(INT["max_cpu"], INT["max_gpu"] + 1)
-#: Columns of the per-task integer table gathered for windows: the raw facts, then the
-#: observation's demand (0 for "no task").
-WINDOW_INT = columns((*INT_COLUMNS, "demand_cpu", "demand_gpu", "demand_mem"))
-OBS_DEMAND = slice(WINDOW_INT["demand_cpu"], WINDOW_INT["demand_mem"] + 1)
-#: Columns of the per-task table of running facts (the dynamic ones are kept up to date).
-RUN_INT_COLUMNS = (
-    "index",
-    "type",
-    "alloc_cpu",
-    "alloc_gpu",
-    "min_cpu",
-    "min_gpu",
-    "mem",
-    "max_cpu",
-    "max_gpu",
-    "run_slots",
-)
-RUN_INT = columns(RUN_INT_COLUMNS)
-RUN_ALLOC = slice(RUN_INT["alloc_cpu"], RUN_INT["alloc_gpu"] + 1)
-RUN_DEMAND = slice(RUN_INT["min_cpu"], RUN_INT["mem"] + 1)
-RUN_CAP = slice(RUN_INT["max_cpu"], RUN_INT["max_gpu"] + 1)
 
 
 def range_masks(levels: int) -> np.ndarray:
@@ -122,21 +101,23 @@ class TaskTables:
 
     def __init__(self, d: Dims, trace: Trace, scale: tuple[int, int], rate_norm: np.ndarray):
         t = len(trace)
-        ints = np.empty((t + 1, len(WINDOW_INT)), dtype=np.int64)
+        ints = np.empty((t + 1, len(INT_COLUMNS)), dtype=np.int64)
         ints[:t, INT["task_id"]] = trace.task_id
         ints[:t, INT["arrival"]] = trace.arrival
         ints[:t, INT["type"]] = trace.type_idx
         ints[:t, DEMAND] = trace.min_demand
         ints[:t, CAP] = trace.cap
-        ints[:t, OBS_DEMAND] = trace.min_demand
         # A "no task" row demands more than any capacity, so its masks are all false.
-        ints[t] = (-1, -1, -1, *(NO_TASK_DEMAND,) * 3, 0, 0, 0, 0, 0)
+        ints[t] = (-1, -1, -1, *(NO_TASK_DEMAND,) * 3, 0, 0)
         self.ints = ints
-        """int64 [T + 1, WINDOW_INT]."""
-        self.flags = np.zeros((t + 1, 1 + d.clusters), dtype=np.int8)
-        """int8: 1 for a task, then the clusters that see it (pending mask and visibility)."""
-        self.flags[:t, 0] = 1
-        self.flags[:t, 1:] = trace.visible
+        """int64 [T + 1, INT_COLUMNS]."""
+        self.demand = np.zeros((t + 1, 3), dtype=np.int64)
+        """int64: the observation's ``demand`` (0 for "no task")."""
+        self.demand[:t] = trace.min_demand
+        self.valid = np.append(np.ones(t, dtype=np.int8), np.int8(0))
+        """int8: 1 for a task, 0 for "no task" (the pending mask)."""
+        self.visible = np.zeros((t + 1, d.clusters), dtype=np.int8)
+        self.visible[:t] = trace.visible
         f = columns(TASK_FEATURES, d.types)
         rows = np.zeros((t + 1, d.types + len(TASK_FEATURES)), dtype=np.float32)
         rows[np.arange(t), trace.type_idx] = 1.0
@@ -152,13 +133,10 @@ class TaskTables:
         """float32: a waiting task's features; the dynamic ones are zero (filled per build)."""
         self.work = np.append(trace.work, 0.0)
         self.types = trace.type_idx.tolist()
-        run = np.zeros((t + 1, len(RUN_INT)), dtype=np.int64)
-        run[:, RUN_INT["index"]] = np.arange(t + 1)
-        run[:t, RUN_INT["type"]] = trace.type_idx
-        run[:, RUN_DEMAND] = ints[:, DEMAND]
-        run[:, RUN_CAP] = ints[:, CAP]
-        self.running_ints = run
-        """int64: a running task's facts; allocation and slots run are written as they change."""
+        self.alloc = np.zeros((t + 1, 2), dtype=np.int64)
+        """int64: a running task's (cpu, gpu), as last written."""
+        self.run_slots = np.zeros(t + 1, dtype=np.int64)
+        """int64: a running task's slots run, as last written."""
         self.progress = np.zeros(t + 1)
         """float64: a running task's progress fraction (clipped to 1), as last written."""
         self.running_rows = np.zeros((t + 1, d.types + len(RUNNING_FEATURES)), dtype=np.float32)
