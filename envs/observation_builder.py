@@ -13,7 +13,8 @@ each part of the observation is rebuilt only when one of its inputs changed sinc
 - state (every build).
 
 A rebuilt part is a fresh array and an unchanged one is handed out again: arrays handed out are
-never written afterwards, so observations kept from earlier steps stay as they were. Task-index
+never written afterwards, so observations kept from earlier steps stay as they were, and they
+are read-only, so a consumer cannot corrupt later ones by writing into them. Task-index
 matrices are padded with ``NO_TASK`` (-1), which gathers the "no task" row of every table.
 """
 
@@ -39,16 +40,14 @@ from envs.trace import Trace
 
 CLUSTER = columns(CLUSTER_FEATURES)
 #: The order in which ``_clusters`` writes a cluster's row (checked against the layout).
-CLUSTER_ROW = (
-    "free_cpu",
-    "free_gpu",
-    "free_mem",
-    "cap_cpu",
-    "cap_gpu",
-    "running",
-    "waiting",
-    "is_me",
-)
+CLUSTER_ROW = ("free_cpu", "free_gpu", "free_mem", "cap_cpu", "cap_gpu",
+               "running", "waiting", "is_me")  # fmt: skip
+
+
+#: The builder's parts that observations and facts hand out (as row views).
+HANDED_OUT = ("free", "pending", "pending_mask", "pending_visible", "running", "running_mask",
+              "task_mask", "cpu_union", "gpu_union", "cpu_mask", "gpu_mask", "demand", "index",
+              "ints", "attained", "task_alloc", "task_progress", "remaining")  # fmt: skip
 
 
 class ObservationBuilder:
@@ -86,6 +85,7 @@ class ObservationBuilder:
         self.noop_gpu[:, 0, 0] = 1
         self.agent = np.eye(n, dtype=np.int8)
         self.capacity_rows = capacity.copy()
+        self.capacity_rows.flags.writeable = self.agent.flags.writeable = False  # handed out
         self.squash8 = SquashTable(8.0)  # time waited and slots run, scale 8
 
     # ------------------------------------------------------------------ per trace
@@ -151,8 +151,17 @@ class ObservationBuilder:
                 [len(sim.waiting) / (len(sim.waiting) + d.window)],
             ]
         ).astype(np.float32)
+        self._freeze(clusters, changed)
         obs, facts = self._package(clusters, same)
         return obs, facts, state
+
+    def _freeze(self, clusters: np.ndarray, changed: list[int]) -> None:
+        """Make what is handed out read-only: an unchanged part is handed out again, so writing
+        into it would corrupt later observations (numpy refuses instead). Rebuilt parts are new."""
+        parts = [clusters, *(getattr(self, n) for n in HANDED_OUT)]
+        parts += [p for c in changed for p in self.run_facts[c].values()]
+        for part in parts:
+            part.flags.writeable = False
 
     def _clusters(self, sim: Simulator) -> np.ndarray:
         """[N, N, F]: every agent's view of all clusters (they differ only in ``is_me``).

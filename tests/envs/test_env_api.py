@@ -156,3 +156,36 @@ def test_metrics_at_episode_end():
     # The network-wide GPU utilisation is the capacity-weighted mean of the clusters'.
     weights = env.capacity[:, 1] / env.capacity[:, 1].sum()
     assert ep["utilization_gpu"] == pytest.approx(float(per_cluster[:, 1] @ weights))
+
+
+@pytest.mark.parametrize("elastic", [False, True])
+def test_observations_are_read_only_and_kept_ones_never_change(elastic):
+    """Parts that did not change are handed out again, so every array an agent receives is
+    read-only (writing into it raises instead of corrupting later rounds), and an observation
+    kept from an earlier round still holds what it held then."""
+    env = edge_cluster_v0.parallel_env("quickstart", num_tasks=16, elastic=elastic)
+    rng = np.random.default_rng(3)
+    obs, infos = env.reset(seed=3)
+    kept = []
+    while env.agents:
+        for agent in env.agents:
+            arrays = [v for v in obs[agent].values() if isinstance(v, np.ndarray)]
+            arrays += [v for v in infos[agent].values() if isinstance(v, np.ndarray)]
+            assert arrays and not any(a.flags.writeable for a in arrays), agent
+        with pytest.raises(ValueError, match="read-only"):
+            obs["cluster_0"]["pending"][0, 0] = 1.0
+        kept.append(
+            (
+                obs,
+                {
+                    a: {k: v.copy() for k, v in o.items() if k != "action_mask"}
+                    for a, o in obs.items()
+                },
+            )
+        )
+        obs, _, _, _, infos = env.step(random_actions(env, obs, rng))
+    assert len(kept) > 20
+    for then, copy in kept:
+        for agent, values in copy.items():
+            for key, value in values.items():
+                np.testing.assert_array_equal(then[agent][key], value, err_msg=key)
