@@ -12,10 +12,10 @@ each part of the observation is rebuilt only when one of its inputs changed sinc
 - masks (windows, free; running sets in elastic mode);
 - state (every build).
 
-A rebuilt part is a fresh array and an unchanged one is handed out again: arrays handed out are
-never written afterwards, so observations kept from earlier steps stay as they were, and they
-are read-only, so a consumer cannot corrupt later ones by writing into them. Task-index
-matrices are padded with ``NO_TASK`` (-1), which gathers the "no task" row of every table.
+A rebuilt part is a fresh array, an unchanged one is handed out again: handed-out arrays are
+never written afterwards (kept observations stay as they were) and read-only (so writing into
+one raises instead of corrupting later rounds). Task-index matrices are padded with
+``NO_TASK`` (-1), which gathers the "no task" row of every table.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ CLUSTER_ROW = ("free_cpu", "free_gpu", "free_mem", "cap_cpu", "cap_gpu",
                "running", "waiting", "is_me")  # fmt: skip
 
 
-#: The builder's parts that observations and facts hand out (as row views).
 HANDED_OUT = ("free", "pending", "pending_mask", "pending_visible", "running", "running_mask",
               "task_mask", "cpu_union", "gpu_union", "cpu_mask", "gpu_mask", "demand", "index",
               "ints", "attained", "task_alloc", "task_progress", "remaining")  # fmt: skip
@@ -102,6 +101,7 @@ class ObservationBuilder:
             self.task_alloc = np.zeros((n, d.actions, 2), dtype=np.int64)
             self.task_progress = np.zeros((n, d.actions))
         self.seen: tuple | None = None
+        self.frozen: dict[str, np.ndarray] = {}  # the parts last made read-only
 
     # ------------------------------------------------------------------ building
     def build(self, sim: Simulator) -> tuple[list[dict], list[dict], np.ndarray]:
@@ -156,11 +156,13 @@ class ObservationBuilder:
         return obs, facts, state
 
     def _freeze(self, clusters: np.ndarray, changed: list[int]) -> None:
-        """Make what is handed out read-only: an unchanged part is handed out again, so writing
-        into it would corrupt later observations (numpy refuses instead). Rebuilt parts are new."""
-        parts = [clusters, *(getattr(self, n) for n in HANDED_OUT)]
-        parts += [p for c in changed for p in self.run_facts[c].values()]
-        for part in parts:
+        """Make the parts rebuilt since the last build, of those handed out, read-only."""
+        rebuilt = [clusters, *(p for c in changed for p in self.run_facts[c].values())]
+        for name in HANDED_OUT:
+            if (part := getattr(self, name)) is not self.frozen.get(name):
+                rebuilt.append(part)
+                self.frozen[name] = part
+        for part in rebuilt:
             part.flags.writeable = False
 
     def _clusters(self, sim: Simulator) -> np.ndarray:
