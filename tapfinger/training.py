@@ -11,7 +11,6 @@ policy is never evaluated on an arrival trace it was trained on.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -39,8 +38,6 @@ from tapfinger.graph import to_tensors
 from tapfinger.policies import make_policy
 from tapfinger.policies.learned import act_batch, flatten_states, model_inputs, net_value
 from tapfinger.statistics import mean_summary
-
-log = logging.getLogger(__name__)
 
 TRAIN_SEED_BASE = 1_000_000
 
