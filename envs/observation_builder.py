@@ -100,8 +100,7 @@ class ObservationBuilder:
             self.attained = np.zeros((n, d.actions))
             self.task_alloc = np.zeros((n, d.actions, 2), dtype=np.int64)
             self.task_progress = np.zeros((n, d.actions))
-        self.seen: tuple | None = None
-        self.frozen: dict[str, np.ndarray] = {}  # the parts last made read-only
+        self.seen, self.frozen = None, {}  # last build's change counters; parts made read-only
 
     # ------------------------------------------------------------------ building
     def build(self, sim: Simulator) -> tuple[list[dict], list[dict], np.ndarray]:
@@ -151,19 +150,18 @@ class ObservationBuilder:
                 [len(sim.waiting) / (len(sim.waiting) + d.window)],
             ]
         ).astype(np.float32)
-        self._freeze(clusters, changed)
+        self._freeze(clusters)
         obs, facts = self._package(clusters, same)
         return obs, facts, state
 
-    def _freeze(self, clusters: np.ndarray, changed: list[int]) -> None:
-        """Make the parts rebuilt since the last build, of those handed out, read-only."""
-        rebuilt = [clusters, *(p for c in changed for p in self.run_facts[c].values())]
+    def _freeze(self, clusters: np.ndarray) -> None:
+        """Make the handed-out parts rebuilt since the last build read-only (the running facts
+        are views of arrays that ``_running`` makes read-only)."""
+        clusters.flags.writeable = False
         for name in HANDED_OUT:
             if (part := getattr(self, name)) is not self.frozen.get(name):
-                rebuilt.append(part)
+                part.flags.writeable = False
                 self.frozen[name] = part
-        for part in rebuilt:
-            part.flags.writeable = False
 
     def _clusters(self, sim: Simulator) -> np.ndarray:
         """[N, N, F]: every agent's view of all clusters (they differ only in ``is_me``).
@@ -261,6 +259,8 @@ class ObservationBuilder:
         # Separate gathers, so that the facts are contiguous arrays as they always were.
         ints, types = tb.ints[ids], sim.trace.type_idx[ids]
         alloc, run_slots = tb.alloc[ids], tb.run_slots[ids]
+        for part in (ids, ints, types, alloc, run_slots, frac):  # the facts are views of these
+            part.flags.writeable = False  # (handed out: see ``_freeze``)
         start = 0
         for c, part in zip(changed, lists):
             sl = slice(start, start + len(part))
