@@ -116,7 +116,18 @@ class ScenarioConfig:
     elastic: bool = False
     """Elastic mode: running tasks may be resized or paused (paying the switch penalty)."""
     switch_penalty: float = 0.5
-    """Elastic mode: fraction of a slot's progress lost by a task whose allocation changed."""
+    """Elastic mode: fraction of a slot's progress lost by a task whose allocation changed
+    (the official code's ``1 - switch_weight``: 0 means no penalty)."""
+    information: Literal["measured", "profiled"] = "measured"
+    """Information regime (README "Who knows what"): ``measured``, the default and the paper's
+    premise, tells no policy any speed table (each learns speeds from what it measures);
+    ``profiled`` tells every policy, learned or rule-based, the true per-type speed tables."""
+    work_known: bool = False
+    """Work clairvoyance: every policy is told each task's work (so its remaining work and
+    progress fraction); off by default."""
+    oracle_infos: bool = False
+    """Add the oracle keys (``oracle_remaining_work``, ``oracle_speed_model``) to ``infos`` for
+    oracle baselines and imitation teachers; no policy that is compared as fair reads them."""
     reward: Literal["agent", "team"] = "agent"
     """Per-agent reward (minus tasks attributed to the agent per slot) or shared team reward."""
     conflict_rule: Literal["random", "spare_capacity"] = "spare_capacity"
