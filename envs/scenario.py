@@ -16,6 +16,9 @@ from envs.typed_config import from_dict, read_yaml
 
 RESOURCE_KINDS = ("cpu", "gpu", "mem")
 
+#: Work distributions whose shape is set by ``TaskTypeSpec.work_shape``.
+HEAVY_TAILED = ("lognormal", "pareto", "bounded_pareto")
+
 #: Folder of the YAML presets: the repository's ``configs/``.
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -57,10 +60,22 @@ class TaskTypeSpec:
     """Relative share of arrivals of this type."""
     work_mean: float = 1.0
     """Mean work of a task (progress units; the speed model's rate is per slot)."""
-    work_dist: Literal["fixed", "exponential", "uniform"] = "fixed"
-    """Work size distribution: fixed at the mean, exponential, or uniform on [0.5, 1.5] x mean."""
+    work_dist: Literal[
+        "fixed", "exponential", "uniform", "lognormal", "pareto", "bounded_pareto"
+    ] = "fixed"
+    """Work size distribution, every one with mean ``work_mean``: fixed at the mean, exponential,
+    uniform on [0.5, 1.5] x mean, or heavy-tailed: ``lognormal`` (log-sd ``work_shape``),
+    ``pareto`` (Pareto I, tail index ``work_shape`` > 1), ``bounded_pareto`` (tail index
+    ``work_shape`` > 0 between a lower bound L and ``work_spread`` x L)."""
+    work_shape: float | None = None
+    """Shape of a heavy-tailed ``work_dist`` (required there, unused otherwise): the lognormal's
+    sigma (> 0; the coefficient of variation is sqrt(exp(sigma^2) - 1)) or the Pareto tail index
+    alpha (smaller is heavier)."""
+    work_spread: float = 100.0
+    """``bounded_pareto``: ratio of the largest to the smallest possible work (> 1)."""
     speed: dict[str, float] = field(default_factory=dict)
-    """Parameters of the ``parametric`` speed model for this type (ignored by the others)."""
+    """Parameters of the ``parametric`` or ``pollux`` speed model for this type (ignored by the
+    others; envs/speed_models.py lists them)."""
 
     def validate(self, prefix: str) -> None:
         for key in ("min_cpu", "min_gpu", "mem", "max_cpu", "max_gpu"):
@@ -74,6 +89,26 @@ class TaskTypeSpec:
             raise ConfigError(f"{prefix}.weight: must be > 0")
         if not (self.work_mean > 0 and math.isfinite(self.work_mean)):
             raise ConfigError(f"{prefix}.work_mean: must be a positive number")
+        self._validate_work_shape(prefix)
+
+    def _validate_work_shape(self, prefix: str) -> None:
+        shape = self.work_shape
+        if self.work_dist not in HEAVY_TAILED:
+            return
+        if shape is None:
+            raise ConfigError(f"{prefix}.work_shape: required for work_dist {self.work_dist}")
+        lowest = {"lognormal": 0.0, "pareto": 1.0, "bounded_pareto": 0.0}[self.work_dist]
+        if not (math.isfinite(shape) and shape > lowest):
+            raise ConfigError(
+                f"{prefix}.work_shape: must be a number > {lowest:g} for work_dist "
+                f"{self.work_dist}, got {shape!r}"
+            )
+        if self.work_dist == "bounded_pareto" and not (
+            math.isfinite(self.work_spread) and self.work_spread > 1
+        ):
+            raise ConfigError(
+                f"{prefix}.work_spread: must be a number > 1, got {self.work_spread!r}"
+            )
 
 
 @dataclass
@@ -93,10 +128,22 @@ class ScenarioConfig:
         ]
     )
     """The task types of the synthetic workload."""
-    speed_model: Literal["paper_synthetic", "testbed", "parametric", "trace"] = "paper_synthetic"
+    speed_model: Literal["paper_synthetic", "testbed", "parametric", "pollux", "trace"] = (
+        "paper_synthetic"
+    )
     """Progress per slot as a function of type, allocation and progress (envs/speed_models.py)."""
     arrival_rate: float = 2.0
-    """Poisson arrivals per slot (lambda) of the synthetic workload."""
+    """Mean arrivals per slot (lambda) of the synthetic workload."""
+    arrivals: Literal["poisson", "bursty"] = "poisson"
+    """Arrival process: ``poisson`` (rate ``arrival_rate`` every slot) or ``bursty``, a two-state
+    Markov-modulated Poisson process (calm and burst states, the burst's rate ``burst_factor``
+    times the calm one, the long-run mean still ``arrival_rate``)."""
+    burst_factor: float = 10.0
+    """``bursty``: arrival rate in a burst over the rate in calm (>= 1)."""
+    burst_fraction: float = 0.1
+    """``bursty``: long-run share of slots spent in bursts (in (0, 1))."""
+    burst_slots: float = 5.0
+    """``bursty``: mean length of a burst in slots (geometric; >= 1)."""
     num_tasks: int = 192
     """Tasks per episode of the synthetic workload."""
     visibility: Literal["uniform_subset", "all", "one"] = "uniform_subset"
@@ -151,6 +198,7 @@ class ScenarioConfig:
             raise ConfigError(f"{p}arrival_rate: must be a non-negative number")
         if self.trace is None and self.arrival_rate == 0:
             raise ConfigError(f"{p}arrival_rate: must be > 0 for a synthetic workload")
+        self._validate_bursts(p)
         checks = {
             "num_tasks": self.num_tasks >= 1,
             "window": self.window >= 1,
@@ -173,6 +221,23 @@ class ScenarioConfig:
                     raise ConfigError(
                         f"{p}task_types[{i}] ({t.name}): minimum demand fits no cluster"
                     )
+
+    def _validate_bursts(self, p: str) -> None:
+        checks = {
+            "burst_factor": self.burst_factor >= 1,
+            "burst_fraction": 0 < self.burst_fraction < 1,
+            "burst_slots": self.burst_slots >= 1,
+        }
+        for key, ok in checks.items():
+            value = getattr(self, key)
+            if not (ok and math.isfinite(value)):
+                raise ConfigError(f"{p}{key}: out of range ({value!r})")
+        calm_slots = self.burst_slots * (1 - self.burst_fraction) / self.burst_fraction
+        if calm_slots < 1:
+            raise ConfigError(
+                f"{p}burst_fraction: too large for burst_slots {self.burst_slots!r} "
+                f"(calm spells would average {calm_slots:.3g} < 1 slot)"
+            )
 
     @property
     def num_clusters(self) -> int:

@@ -19,12 +19,17 @@ from envs.errors import ConfigError
 from envs.scenario import ScenarioConfig
 
 TESTBED_TABLE = Path(__file__).parent / "data" / "testbed_completion_times.csv"
+POLLUX_TABLE = Path(__file__).parent / "data" / "pollux_throughput.csv"
 
 #: Container start-up time the paper's simulator adds to every measured run (seconds).
 TESTBED_STARTUP_S = 14.0
 
 #: Default parameters of the parametric model (see :func:`parametric_time`).
 PARAMETRIC_DEFAULTS = {"serial": 1.0, "cpu_work": 4.0, "gpu_work": 8.0, "comm": 0.2, "pin": 0.5}
+
+#: Default parameters of the pollux model (see :func:`_pollux`): ``cpu_work`` is the core-slots
+#: of input processing one unit of work needs (0: the CPU never limits the speed).
+POLLUX_DEFAULTS = {"cpu_work": 1.0}
 
 
 @dataclass(eq=False)
@@ -169,6 +174,54 @@ def _parametric(scenario: ScenarioConfig, lc: int, lg: int) -> SpeedModel:
     return SpeedModel("parametric", names, base, np.zeros(len(names), dtype=bool))
 
 
+def load_pollux_speedups() -> dict[str, np.ndarray]:
+    """Pollux's measured speed-up per job over GPU counts: float [G + 1] per type (index g; 0 at
+    g = 0), ``samples_per_second(g) / samples_per_second(1)`` (see envs/pollux.py)."""
+    rows: dict[str, dict[int, float]] = {}
+    with open(POLLUX_TABLE, encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            rows.setdefault(row["task_type"], {})[int(row["gpu"])] = float(row["speedup"])
+    out = {}
+    for name, by_gpu in rows.items():
+        curve = np.zeros(max(by_gpu) + 1)
+        for g, v in by_gpu.items():
+            curve[g] = v
+        out[name] = curve
+    return out
+
+
+def _pollux(scenario: ScenarioConfig, lc: int, lg: int) -> SpeedModel:
+    """Pollux's measured GPU curves with a data-loading CPU term: a task of type k on c cores and
+    g GPUs gains ``min(S_k(g), c / cpu_work_k)`` per slot, where ``S_k`` is the job's measured
+    speed-up over one GPU (past the largest measured GPU count the last value holds) and the
+    cores feed the input pipeline at ``1 / cpu_work`` units of work per core and slot. A unit of
+    work is therefore one slot of the job on one GPU with enough cores."""
+    names = [t.name for t in scenario.task_types]
+    curves = load_pollux_speedups()
+    base = np.zeros((len(names), lc, lg))
+    cores = np.arange(lc, dtype=float)
+    for k, t in enumerate(scenario.task_types):
+        if t.name not in curves:
+            raise ConfigError(
+                f"scenario.task_types[{k}]: type '{t.name}' has no pollux measurements "
+                f"(known: {', '.join(sorted(curves))})"
+            )
+        unknown = set(t.speed) - set(POLLUX_DEFAULTS)
+        if unknown:
+            raise ConfigError(
+                f"scenario.task_types[{k}].speed: unknown parameter '{sorted(unknown)[0]}' "
+                f"(known: {', '.join(POLLUX_DEFAULTS)})"
+            )
+        cpu_work = {**POLLUX_DEFAULTS, **t.speed}["cpu_work"]
+        if not (cpu_work >= 0 and math.isfinite(cpu_work)):
+            raise ConfigError(f"scenario.task_types[{k}].speed.cpu_work: must be >= 0")
+        curve = curves[t.name]
+        gpu_rate = curve[np.minimum(np.arange(lg), len(curve) - 1)]
+        cpu_rate = cores / cpu_work if cpu_work > 0 else np.where(cores > 0, np.inf, 0.0)
+        base[k] = np.minimum(cpu_rate[:, None], gpu_rate[None, :])
+    return SpeedModel("pollux", names, base, np.zeros(len(names), dtype=bool))
+
+
 def _trace(type_names: list[str], lc: int, lg: int) -> SpeedModel:
     # Work is a task's lifetime in slots at its requested allocation; more does not speed it up.
     base = np.ones((len(type_names), lc, lg))
@@ -186,5 +239,10 @@ def build_speed_model(
         raise ConfigError(
             f"the trace's task types {type_names} differ from the scenario's task_types"
         )
-    builders = {"paper_synthetic": _paper_synthetic, "testbed": _testbed, "parametric": _parametric}
+    builders = {
+        "paper_synthetic": _paper_synthetic,
+        "testbed": _testbed,
+        "parametric": _parametric,
+        "pollux": _pollux,
+    }
     return builders[name](scenario, cpu_levels, gpu_levels)

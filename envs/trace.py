@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.errors import TraceError, file_errors
-from envs.scenario import ScenarioConfig
+from envs.scenario import ScenarioConfig, TaskTypeSpec
 
 TRACE_MAGIC = "# tapfinger-trace v1"
 TRACE_COLUMNS = (
@@ -95,26 +95,85 @@ class Trace:
             )
 
 
+def arrival_counts(scenario: ScenarioConfig, rng: np.random.Generator) -> list[int]:
+    """Arrivals per slot from slot 0 until ``num_tasks`` have arrived (the last slot may hold
+    more; the caller keeps the first ``num_tasks``).
+
+    ``poisson``: a Poisson count of mean ``arrival_rate`` every slot. ``bursty``: a two-state
+    Markov-modulated Poisson process. A burst's rate is ``burst_factor`` times the calm rate,
+    both set so that the long-run mean is ``arrival_rate`` with ``burst_fraction`` of the slots
+    in bursts; the first slot's state is drawn from that stationary share, a slot's count from
+    its state's rate, then the state changes (a burst ends with probability ``1 /
+    burst_slots``, a calm spell with ``1 / calm_slots``, ``calm_slots = burst_slots (1 - f) /
+    f``), so spells are geometric with those means.
+    """
+    n = scenario.num_tasks
+    counts: list[int] = []
+    total = 0
+    if scenario.arrivals == "poisson":
+        while total < n:
+            counts.append(int(rng.poisson(scenario.arrival_rate)))
+            total += counts[-1]
+        return counts
+    f, factor = scenario.burst_fraction, scenario.burst_factor
+    calm_rate = scenario.arrival_rate / (1 - f + factor * f)
+    rates = (calm_rate, factor * calm_rate)
+    leave = (f / (scenario.burst_slots * (1 - f)), 1 / scenario.burst_slots)
+    state = int(rng.random() < f)
+    while total < n:
+        counts.append(int(rng.poisson(rates[state])))
+        total += counts[-1]
+        if rng.random() < leave[state]:
+            state = 1 - state
+    return counts
+
+
+def bounded_pareto_low(alpha: float, spread: float, mean: float) -> float:
+    """Lower bound L of the bounded Pareto on [L, spread x L] with tail index ``alpha`` whose
+    mean is ``mean``."""
+    s = spread
+    if math.isclose(alpha, 1.0):
+        factor = s * math.log(s) / (s - 1)
+    else:
+        factor = alpha / (alpha - 1) * (1 - s ** (1 - alpha)) / (1 - s**-alpha)
+    return mean / factor
+
+
+def sample_work(t: TaskTypeSpec, m: int, rng: np.random.Generator) -> np.ndarray:
+    """``m`` work sizes of type ``t`` (mean ``t.work_mean``, see ``TaskTypeSpec.work_dist``)."""
+    mean, shape = t.work_mean, t.work_shape
+    if t.work_dist == "fixed":
+        return np.full(m, mean)
+    if t.work_dist == "exponential":
+        return np.maximum(rng.exponential(mean, m), 1e-3 * mean)
+    if t.work_dist == "uniform":
+        return rng.uniform(0.5 * mean, 1.5 * mean, m)
+    if t.work_dist == "lognormal":
+        return rng.lognormal(math.log(mean) - shape**2 / 2, shape, m)
+    if t.work_dist == "pareto":
+        return mean * (shape - 1) / shape * (1.0 + rng.pareto(shape, m))
+    low = bounded_pareto_low(shape, t.work_spread, mean)
+    u = rng.random(m)
+    return low * (1.0 - u * (1.0 - t.work_spread**-shape)) ** (-1.0 / shape)
+
+
 def generate_trace(scenario: ScenarioConfig, rng: np.random.Generator) -> Trace:
-    """The paper's synthetic workload: Poisson arrivals, a type mix, work sizes, visibility."""
+    """The synthetic workload: arrivals (Poisson or bursty), a type mix, work sizes, visibility.
+
+    Everything is drawn from ``rng`` and the scenario's workload settings alone (never from the
+    rules the policies play by, e.g. ``elastic``), in a fixed order: arrivals, types, work per
+    type, visibility per task.
+    """
     n = scenario.num_tasks
     types = scenario.task_types
     weights = np.array([t.weight for t in types], dtype=float)
-    counts = []
-    while sum(counts) < n:
-        counts.append(int(rng.poisson(scenario.arrival_rate)))
+    counts = arrival_counts(scenario, rng)
     arrival = np.repeat(np.arange(len(counts)), counts)[:n]
     type_idx = rng.choice(len(types), size=n, p=weights / weights.sum())
     work = np.empty(n)
     for k, t in enumerate(types):
         sel = type_idx == k
-        m = int(sel.sum())
-        if t.work_dist == "fixed":
-            work[sel] = t.work_mean
-        elif t.work_dist == "exponential":
-            work[sel] = np.maximum(rng.exponential(t.work_mean, m), 1e-3 * t.work_mean)
-        else:
-            work[sel] = rng.uniform(0.5 * t.work_mean, 1.5 * t.work_mean, m)
+        work[sel] = sample_work(t, int(sel.sum()), rng)
     n_clusters = scenario.num_clusters
     capacity = np.array([[c.cpu, c.gpu, c.mem] for c in scenario.clusters])
     min_demand = np.array([[t.min_cpu, t.min_gpu, t.mem] for t in types])[type_idx]
