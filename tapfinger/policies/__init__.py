@@ -8,6 +8,7 @@ from tapfinger.policies import (  # noqa: F401  (importing a module registers it
     optimus,
     random_policy,
     sjf,
+    srpt,
     tetris,
     tiresias,
 )

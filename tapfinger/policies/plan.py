@@ -9,7 +9,8 @@ and the env never has to settle a conflict.
 An agent changes at most ``max_starts`` things per round (one in single-task mode); rounds go on
 inside a slot while any agent changes something, so a plan with more changes than that is
 carried out over the following rounds of the same slot. Non-preemptive baselines simply plan
-again every round (their plan only ever starts tasks), usually with :func:`place_in_order`.
+again every round (their plan only ever starts tasks), usually with :func:`place_in_order`,
+whose ``placement`` option picks the cluster among those that fit (:func:`fit_score`).
 Elastic baselines keep the slot's target allocations in :class:`SlotTargets` and emit their
 remaining differences each round with :func:`plan_towards`, so a slot's decision is taken once
 and cannot oscillate.
@@ -138,9 +139,11 @@ class Plan:
                     ok = op.cpu - op.old[0] <= free[CPU] and op.gpu - op.old[1] <= free[GPU]
                 if not ok:
                     continue
-                if k == 0 and not masked_valid(observations[agent], op.action, op.cpu, op.gpu):
+                pause = not op.start and op.cpu == 0
+                gpu = pause_gpu(observations[agent], op.action) if pause else op.gpu
+                if k == 0 and not masked_valid(observations[agent], op.action, op.cpu, gpu):
                     raise AssertionError(
-                        f"{agent}: planned ({op.action}, {op.cpu}, {op.gpu}) is not mask-valid"
+                        f"{agent}: planned ({op.action}, {op.cpu}, {gpu}) is not mask-valid"
                     )
                 if op.start:
                     free -= (op.cpu, op.gpu, op.mem)
@@ -148,7 +151,7 @@ class Plan:
                     free[CPU] += op.old[0] - op.cpu
                     free[GPU] += op.old[1] - op.gpu
                     free[MEM] += op.mem
-                a[3 * k : 3 * k + 3] = (op.action, op.cpu, op.gpu)
+                a[3 * k : 3 * k + 3] = (op.action, op.cpu, gpu)
                 k += 1
             out[agent] = a
         return out
@@ -162,31 +165,64 @@ def masked_valid(obs: dict, action: int, cpu: int, gpu: int) -> bool:
 
 
 def can_pause(obs: dict, action: int) -> bool:
-    """Do the masks allow pausing the running task at ``action`` with the (0, 0) allocation?"""
-    return bool(obs["cpu_mask"][action][0] and obs["gpu_mask"][action][0])
+    """Do the masks allow pausing the running task at ``action``?
+
+    A pause is CPU level 0 (the env ignores the GPU level then), so it needs ``cpu_mask`` at 0
+    and any GPU level the mask allows (:func:`pause_gpu`).
+    """
+    return bool(obs["cpu_mask"][action][0] and np.any(obs["gpu_mask"][action]))
+
+
+def pause_gpu(obs: dict, action: int) -> int:
+    """The GPU level a pause of the running task at ``action`` is emitted with: the lowest one
+    its mask allows (a plan records a pause as (0, 0); the env reads CPU 0 as the pause)."""
+    allowed = np.flatnonzero(obs["gpu_mask"][action])
+    return int(allowed[0]) if len(allowed) else 0
 
 
 # ---------------------------------------------------------------------------------- placement
+PLACEMENTS = ("worst_fit", "best_fit")
+"""Placement rules of the baselines, for the cluster a task starts on among those it fits:
+``worst_fit``, the roomiest one (most CPU and GPU left after the start, as Kubernetes'
+default ``LeastAllocated`` scoring spreads pods); ``best_fit``, the tightest one (least left,
+the bin-packing rule of Kubernetes' ``MostAllocated`` scoring, which keeps large clusters whole
+for large tasks)."""
+
+
+def fit_score(left: np.ndarray, top: np.ndarray, placement: str) -> float:
+    """Preference (higher first) for a cluster that keeps ``left`` (CPU, GPU, ... after the
+    start; only the first two count) under ``placement``; ``top`` (int [2]) scales each kind by
+    the largest cluster's capacity so that CPU and GPU weigh alike."""
+    room = float((np.asarray(left[:2], dtype=float) / top).sum())
+    return room if placement == "worst_fit" else -room
+
+
+def kind_scale(capacity: np.ndarray) -> np.ndarray:
+    """int [2]: the largest cluster's CPU and GPU (at least 1), the scale of :func:`fit_score`."""
+    return np.maximum(np.asarray(capacity)[:, :2].max(axis=0), 1)
+
+
 def free_score(plan: Plan, c: int, cpu: int, gpu: int) -> float:
     """How much room cluster ``c`` keeps after a start: free CPU and GPU shares of the largest
-    cluster, summed (the placement rule of the baselines: the roomiest cluster first)."""
-    top = np.maximum(plan.snap.capacity[:, :2].max(axis=0), 1)
+    cluster, summed (the ``worst_fit`` score)."""
     left = plan.free[c, :2] - (cpu, gpu)
-    return float((left / top).sum())
+    return fit_score(left, kind_scale(plan.snap.capacity), "worst_fit")
 
 
 def place_in_order(
     plan: Plan,
     order: list[TaskView],
     alloc: Callable[[Plan, int, TaskView], tuple[int, int] | None],
+    placement: str = "worst_fit",
 ) -> None:
     """Start the tasks of ``order`` one after the other, each on its best cluster.
 
     ``alloc(plan, c, tv) -> (cpu, gpu) | None`` is the policy's allocation rule on cluster
-    ``c``; among the clusters where that allocation fits, a task goes to the roomiest
-    (:func:`free_score`), ties to the lower index. A task that fits nowhere is skipped
-    (backfill).
+    ``c``; among the clusters where that allocation fits, a task goes to the one ``placement``
+    prefers (:data:`PLACEMENTS`, :func:`fit_score`), ties to the lower index. A task that fits
+    nowhere is skipped (backfill).
     """
+    top = kind_scale(plan.snap.capacity)
     for tv in order:
         best: tuple[float, int, int, int] | None = None
         for c in sorted(tv.where):
@@ -196,7 +232,7 @@ def place_in_order(
             cpu, gpu = a
             if not plan.fits(c, tv, cpu, gpu):
                 continue
-            score = free_score(plan, c, cpu, gpu)
+            score = fit_score(plan.free[c, :2] - (cpu, gpu), top, placement)
             if best is None or score > best[0] + 1e-12:
                 best = (score, c, cpu, gpu)
         if best is not None:
@@ -223,10 +259,10 @@ class SlotTargets:
     def get(self, snap: Snapshot) -> dict[int, tuple[int, int, int]] | None:
         if snap.slot != self.slot:
             return None
-        for t, (c, _, _) in self.targets.items():
+        for t, (c, cpu, _) in self.targets.items():
             tv = snap.pending.get(t)
-            if tv is not None and c not in tv.where:
-                return None  # the task left the cluster's window: decide again
+            if tv is not None and cpu > 0 and c not in tv.where:
+                return None  # a task to start left the cluster's window: decide again
         return self.targets
 
     def set(self, snap: Snapshot, targets: dict[int, tuple[int, int, int]]) -> None:
