@@ -21,7 +21,8 @@ oracle_work`) and the true speed model (:meth:`~.base.BaselinePolicy.oracle_spee
   allocation within what the earlier ones left (see ``alloc``), ties to the fewest CPU and GPU
   shares; a running task keeps its allocation unless a change (paying the penalty) is better,
   and is paused (the env's masks allowing) when its minimum no longer fits, to resume when its
-  turn comes; a waiting task goes to the cluster where it is best, ties to the lower index. The
+  turn comes; a waiting task goes to the cluster where it is best, ties to the tightest
+  (best fit, :data:`~.plan.PLACEMENTS`: it keeps large clusters whole for large tasks). The
   slot's targets are carried out over its rounds (:class:`~.plan.SlotTargets`,
   :func:`~.plan.plan_towards`).
 - Default mode: non-preemptive SRPT: nothing has run while it waits, so the remaining work is
@@ -32,8 +33,8 @@ oracle_work`) and the true speed model (:meth:`~.base.BaselinePolicy.oracle_spee
 soonest. ``"queue"`` (default) is SJF's queue-aware cost: an allocation's slots x (1 + q x its
 dominant share of the cluster), ``q`` the tasks after it in the order that could use that
 cluster, so that under load tasks start smaller and more run at once. Measured on 20
-training-range seeds (1000000-1000019), elastic mode, mean JCT: paper_synthetic 3.35 (queue)
-vs 3.40 (fastest), paper_hetero6 4.01 vs 4.95, testbed 58.4 vs 209.7 (there the fastest
+training-range seeds (1000000-1000019), elastic mode, mean JCT: paper_synthetic 3.36 (queue)
+vs 3.42 (fastest), paper_hetero6 4.01 vs 4.96, testbed 58.5 vs 209.7 (there the fastest
 allocation of a GPU-sensitive task takes a whole cluster and the overloaded queue starves).
 Against the non-preemptive ``sjf`` on the same seeds (3.49, 4.26, 55.6) preemption gains on
 the paper's synthetic presets and loses on the testbed, whose tasks are similar in size and
@@ -50,7 +51,14 @@ from typing import Any
 import numpy as np
 
 from envs.errors import ConfigError
-from tapfinger.policies.plan import Plan, SlotTargets, can_pause, plan_towards
+from tapfinger.policies.plan import (
+    Plan,
+    SlotTargets,
+    can_pause,
+    fit_score,
+    kind_scale,
+    plan_towards,
+)
 from tapfinger.policies.registry import register
 from tapfinger.policies.sjf import SjfPolicy
 from tapfinger.policies.snapshot import CPU, GPU, MEM, RunningView, Snapshot, TaskView
@@ -170,6 +178,7 @@ class SrptPolicy(SjfPolicy):
     ) -> dict[int, tuple[int, int, int]]:
         """The slot's targets: allocations in SRPT order, (0, 0) for the preempted."""
         room = snap.capacity.copy()
+        top = kind_scale(snap.capacity)
         views: list[TaskView | RunningView] = []
         for c, runs in enumerate(snap.running):
             obs = observations.get(snap.agents[c])
@@ -227,10 +236,14 @@ class SrptPolicy(SjfPolicy):
                     continue
                 q = int(queue[c]) if self.alloc == "queue" else 0
                 b = self.choose(table, v, room[c, :2], snap.capacity[c], q)
-                if b is not None and (choice is None or b[:2] < choice[0][:2]):
-                    choice = (b, c)
+                if b is None:
+                    continue
+                left = room[c, :2] - (b[2], b[3])
+                key = (b[0], b[1], -fit_score(left, top, "best_fit"))
+                if choice is None or key < choice[0]:
+                    choice = (key, c, b[2], b[3])
             if choice is not None:
-                (_, _, cpu, gpu), c = choice
+                _, c, cpu, gpu = choice
                 room[c] -= (cpu, gpu, mem)
                 targets[v.task] = (c, cpu, gpu)
         return targets
