@@ -21,7 +21,9 @@ direction a task's 1/n share stops at a few units). Where a task runs is not DRF
 is measured on the same seeds: ``"best_fit"`` (default) keeps the Alibaba replay's large
 clusters whole (159.1 vs 968.8 with ``"worst_fit"``, lower bound 159.0), at a small cost on the
 paper's presets (5.52 vs 5.30 paper_synthetic, 7.29 vs 7.02 paper_hetero6, 68.3 vs 67.6
-testbed).
+testbed). In elastic mode that cost is larger on the paper's presets (6.65 vs 5.97, 8.43 vs
+8.25, 63.0 vs 62.4: tasks packed on one cluster share it while another has room), and best fit
+still keeps the Alibaba replay near its bound (159.4).
 
 - Elastic mode (``env.scenario.elastic``): every slot, the running tasks and the admitted
   waiting tasks of each cluster are refilled progressively from their minima (one demand step
