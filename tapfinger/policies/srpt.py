@@ -100,7 +100,8 @@ class SrptPolicy(SjfPolicy):
         super().__init__(env, seed, alloc=alloc)
         self.penalty = float(env.scenario.switch_penalty)
         self.slot_targets = SlotTargets()
-        self.switched: dict[tuple[int, float, float], np.ndarray] = {}
+        self.switched: dict[tuple[int, float, float], tuple[np.ndarray, np.ndarray]] = {}
+        """This slot's :meth:`tables` by (type, work, done)."""
 
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
@@ -118,18 +119,25 @@ class SrptPolicy(SjfPolicy):
 
     # ------------------------------------------------------------------ remaining time
     def tables(self, view: TaskView | RunningView) -> tuple[np.ndarray, np.ndarray]:
-        """(slots to finish without a change, slots after a change) from every allocation."""
+        """(slots to finish without a change, slots after a change) from every allocation.
+
+        Kept for one slot only: in elastic mode the work done changes every slot, so a cache
+        over the episode would grow with slots x tasks (tables of cpu x gpu levels each).
+        """
         if not np.isfinite(view.oracle_work):
             raise ConfigError(
                 "policy 'srpt' reads the true remaining work: it needs scenario.oracle_infos=true"
             )
         assert self.table is not None
         work, done = view.done + view.oracle_work, view.done
-        plain = self.table.slots(view.type, work, done)
         key = (view.type, round(work, 12), round(done, 12))
         if key not in self.switched:
-            self.switched[key] = switched_slots(self.table.speed, *key, self.penalty)
-        return plain, self.switched[key]
+            speed = self.table.speed
+            self.switched[key] = (
+                switched_slots(speed, *key, 0.0),
+                switched_slots(speed, *key, self.penalty),
+            )
+        return self.switched[key]
 
     def choose(
         self,
@@ -177,6 +185,7 @@ class SrptPolicy(SjfPolicy):
         self, snap: Snapshot, observations: dict[str, dict]
     ) -> dict[int, tuple[int, int, int]]:
         """The slot's targets: allocations in SRPT order, (0, 0) for the preempted."""
+        self.switched = {}  # a new slot: the tables of the last one are stale
         room = snap.capacity.copy()
         top = kind_scale(snap.capacity)
         views: list[TaskView | RunningView] = []
