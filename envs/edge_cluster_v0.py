@@ -18,7 +18,15 @@ from pettingzoo import ParallelEnv
 
 from envs.errors import ConfigError
 from envs.metrics import episode_metrics, lower_bound, resource_slots, task_records
-from envs.observation import Dims, action_space, dims_for, observation_space, state_size
+from envs.observation import (
+    Dims,
+    Exposure,
+    action_space,
+    dims_for,
+    exposure_for,
+    observation_space,
+    state_size,
+)
 from envs.observation_builder import ObservationBuilder
 from envs.scenario import RESOURCE_KINDS, ScenarioConfig, load_scenario
 from envs.simulator import Op, RoundOutcome, Simulator, Status
@@ -76,7 +84,11 @@ class EdgeClusterEnv(ParallelEnv):
         self.speed: SpeedModel = build_speed_model(
             scenario, type_names, self.dims.cpu_levels, self.dims.gpu_levels
         )
-        self.builder = ObservationBuilder(self.dims, self.capacity, self.speed)
+        self.exposure: Exposure = exposure_for(scenario)
+        self.builder = ObservationBuilder(self.dims, self.capacity, self.speed, self.exposure)
+        self._told = {"speed_model": self.speed} if self.exposure.speeds else {}
+        if self.exposure.oracle:
+            self._told["oracle_speed_model"] = self.speed
         self._obs_space = observation_space(self.dims, self.capacity)
         self._act_space = action_space(self.dims)
         self.state_space = spaces.Box(0.0, 1.0, shape=(state_size(self.dims),), dtype=np.float32)
@@ -134,6 +146,15 @@ class EdgeClusterEnv(ParallelEnv):
     def _observe(self) -> tuple[dict[str, dict], list[dict]]:
         obs_list, facts, self._state = self.builder.build(self.sim)
         self._facts = facts
+        done, self.sim.finished = self.sim.finished, []
+        ids = np.array(done, dtype=np.int64)
+        self._finished = {
+            "finished_index": ids,
+            "finished_type": self.trace.type_idx[ids],
+            "finished_work": self.trace.work[ids],  # known once a task has finished
+        }
+        for part in self._finished.values():
+            part.flags.writeable = False
         return dict(zip(self.possible_agents, obs_list)), facts
 
     def state(self) -> np.ndarray:
@@ -211,7 +232,8 @@ class EdgeClusterEnv(ParallelEnv):
             "conflicts_lost": lost,
             "invalid_actions": invalid,
             "started": started,
-            "oracle_speed_model": self.speed,
+            **self._finished,
+            **self._told,
             **facts,
         }
 

@@ -1,4 +1,8 @@
-"""Metrics per task and per episode (DESIGN §4.5), read off a finished or truncated simulator."""
+"""Metrics per task and per episode (DESIGN §4.5), read off a finished or truncated simulator.
+
+The lower bounds they are read against live in :mod:`envs.jct_bounds` (``lower_bound`` is
+re-exported here for the env).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.jct_bounds import lower_bound, mean_jct_bounds
 from envs.simulator import Simulator, Status
-from envs.speed_models import SpeedModel
-from envs.trace import Trace
+
+__all__ = ["TaskRecords", "episode_metrics", "lower_bound", "resource_slots", "task_records"]
 
 
 @dataclass
@@ -67,10 +72,24 @@ def resource_slots(sim: Simulator) -> np.ndarray:
 
 
 def episode_metrics(sim: Simulator, records: TaskRecords, conflicts: int) -> dict[str, float]:
-    """Mean / p50 / p95 / p99 JCT, makespan, utilisation per kind, lower-bound ratio, conflicts."""
+    """Mean / p50 / p95 / p99 JCT, makespan, utilisation per kind, lower-bound ratio, conflicts.
+
+    ``lower_bound_mean_jct`` is the larger of the mean per-task bound
+    (``lower_bound_per_task_mean_jct``) and the pooled-capacity SRPT bound
+    (``lower_bound_pooled_mean_jct``), see :mod:`envs.jct_bounds`; in a truncated episode both
+    bound the censored JCTs (cut at the current slot), so ``lower_bound_ratio`` (mean JCT over
+    that bound) is >= 1 for every policy (NaN while the bound is still 0: nothing has run).
+    """
     done = records.finish >= 0
     jct = records.jct.astype(float)
-    lb = records.lower_bound
+    bounds = mean_jct_bounds(
+        sim.trace,
+        sim.capacity,
+        sim.speed,
+        elastic=sim.elastic,
+        horizon=None if sim.done else sim.slot,
+        per_task=records.lower_bound,
+    )
     slots = max(sim.slot, 1)
     cap = sim.capacity.sum(axis=0).astype(float)
     busy = resource_slots(sim).sum(axis=0)
@@ -90,8 +109,10 @@ def episode_metrics(sim: Simulator, records: TaskRecords, conflicts: int) -> dic
         else float("nan"),
         "truncated": float(not done.all()),
         "makespan": float(records.finish.max() - records.arrival.min()) if done.all() else -1.0,
-        "lower_bound_mean_jct": float(lb.mean()) if len(lb) else float("nan"),
-        "lower_bound_ratio": float(jct.mean() / lb.mean()) if len(lb) else float("nan"),
+        "lower_bound_mean_jct": bounds.bound,
+        "lower_bound_per_task_mean_jct": bounds.per_task,
+        "lower_bound_pooled_mean_jct": bounds.pooled,
+        "lower_bound_ratio": float(jct.mean()) / bounds.bound if bounds.bound > 0 else math.nan,
         "utilization_cpu": util["cpu"],
         "utilization_gpu": util["gpu"],
         "utilization_mem": util["mem"],
@@ -99,38 +120,3 @@ def episode_metrics(sim: Simulator, records: TaskRecords, conflicts: int) -> dic
         "slots": float(sim.slot),
     }
     return out
-
-
-def lower_bound(trace: Trace, capacity: np.ndarray, speed: SpeedModel) -> np.ndarray:
-    """Per task: slots to finish alone at its best allocation on the best visible cluster."""
-    tr = trace
-    cache: dict[tuple, int] = {}
-    out = np.empty(len(tr))
-    types, work = tr.type_idx.tolist(), tr.work.tolist()
-    demand, cap, visible = tr.min_demand.tolist(), tr.cap.tolist(), tr.visible.tolist()
-    caps = [tuple(row) for row in capacity.tolist()]
-    for i in range(len(tr)):
-        best = math.inf
-        task = (types[i], work[i], *demand[i], *cap[i])
-        for c, seen in enumerate(visible[i]):
-            if not seen:
-                continue
-            key = task + caps[c]
-            if key not in cache:
-                cache[key] = _best_duration(tr, speed, i, capacity[c])
-            best = min(best, cache[key])
-        out[i] = best
-    return out
-
-
-def _best_duration(tr: Trace, speed: SpeedModel, i: int, cap_c: np.ndarray) -> int:
-    mn, cap = tr.min_demand[i], tr.cap[i]
-    if (mn[:2] > cap_c[:2]).any() or (cap_c[2] > 0 and mn[2] > cap_c[2]):
-        return math.inf
-    hi_c = min(cap[0], cap_c[0], speed.base.shape[1] - 1)
-    hi_g = min(cap[1], cap_c[1], speed.base.shape[2] - 1)
-    k = int(tr.type_idx[i])
-    table = speed.base[k, mn[0] : hi_c + 1, mn[1] : hi_g + 1]
-    # Every model's rate grows with its base at any progress, so the best base is best.
-    c, g = np.unravel_index(int(np.argmax(table)), table.shape)
-    return speed.slots_to_finish(k, int(mn[0] + c), int(mn[1] + g), float(tr.work[i]), 0)

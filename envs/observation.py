@@ -40,8 +40,49 @@ TASK_FEATURES = (
     "progress",
     "fits_here",
     "rate_at_best",
+    "attained",
+    "remaining",
 )
-RUNNING_FEATURES = ("progress", "cpu", "gpu", "run_slots", "rate")
+RUNNING_FEATURES = ("progress", "cpu", "gpu", "run_slots", "rate", "done", "remaining")
+
+#: Features that only some information regimes fill (zero otherwise; see :class:`Exposure`).
+PROFILED_FEATURES = ("rate_at_min", "rate_at_best")
+WORK_FEATURES = ("progress", "remaining")
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """What the scenario's information regime tells every policy (README "Who knows what").
+
+    Always shown: a task's type, demand, cap, visibility, time waited and attained service; free
+    resources; a running task's allocation, slots run, work done and its observed rate (the
+    work it gained in the last slot it ran). Work is in units of ``work_unit``: the workload's
+    mean task size as configured (1 for replayed traces), a property of the workload, not of
+    any task.
+    """
+
+    speeds: bool
+    """``profiled``: the true per-type speed tables (``rate_at_min`` / ``rate_at_best`` and
+    ``infos["speed_model"]``)."""
+    work: bool
+    """Work clairvoyance: each task's work (``progress``, ``remaining`` and the infos'
+    ``*_progress`` / ``*_remaining_work``)."""
+    oracle: bool
+    """The oracle infos keys (``oracle_remaining_work``, ``oracle_speed_model``)."""
+    work_unit: float
+
+
+def exposure_for(scenario: ScenarioConfig) -> Exposure:
+    """The scenario's regime as flags, with its work unit."""
+    types = scenario.task_types if scenario.trace is None else []
+    total = sum(t.weight for t in types)
+    unit = sum(t.weight * t.work_mean for t in types) / total if types else 1.0
+    return Exposure(
+        speeds=scenario.information == "profiled",
+        work=scenario.work_known,
+        oracle=scenario.oracle_infos,
+        work_unit=float(unit),
+    )
 
 
 def columns(names: tuple[str, ...], offset: int = 0) -> dict[str, int]:

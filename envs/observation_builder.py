@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.observation import CLUSTER_FEATURES, TASK_FEATURES, Dims, columns
+from envs.observation import CLUSTER_FEATURES, TASK_FEATURES, Dims, Exposure, columns, squash
+from envs.observation_elastic import elastic_facts, elastic_masks
 from envs.observation_tables import (
     CAP,
     DEMAND,
@@ -46,14 +47,18 @@ CLUSTER_ROW = ("free_cpu", "free_gpu", "free_mem", "cap_cpu", "cap_gpu",
 
 HANDED_OUT = ("free", "pending", "pending_mask", "pending_visible", "running", "running_mask",
               "task_mask", "cpu_union", "gpu_union", "cpu_mask", "gpu_mask", "demand", "index",
-              "ints", "attained", "task_alloc", "task_progress", "remaining")  # fmt: skip
+              "ints", "attained", "task_alloc", "task_done", "task_progress",
+              "remaining")  # fmt: skip
 
 
 class ObservationBuilder:
     """Builds every agent's observation, masks and facts, reusing what did not change."""
 
-    def __init__(self, dims: Dims, capacity: np.ndarray, speed: SpeedModel) -> None:
+    def __init__(
+        self, dims: Dims, capacity: np.ndarray, speed: SpeedModel, exposure: Exposure
+    ) -> None:
         d = self.d = dims
+        self.exposure = exposure
         n = d.clusters
         if CLUSTER_ROW != CLUSTER_FEATURES:
             raise RuntimeError("ObservationBuilder._clusters writes an outdated cluster layout")
@@ -72,8 +77,8 @@ class ObservationBuilder:
         self.is_me[np.arange(n), np.arange(n), CLUSTER["is_me"]] = 1.0
         self.range_cpu = range_masks(d.cpu_levels)
         self.range_gpu = range_masks(d.gpu_levels)
-        self.running_rows = RunningRows(d, speed, self.scale[:2])
-        self.start_rows = self.running_rows.at_start()
+        self.running_rows = RunningRows(d, exposure, self.scale[:2])
+        self.start_rows = self.running_rows.at_start(len(speed.base))
         self.no_memory = capacity[:, 2] == 0
         # The no-op's column of the action-aligned arrays.
         self.noop_index = np.full((n, 1), NO_TASK, dtype=np.int64)
@@ -91,7 +96,7 @@ class ObservationBuilder:
     def prepare(self, trace: Trace) -> None:
         """Per-trace tables; forgets everything built for the last episode."""
         d, n = self.d, self.d.clusters
-        self.tables = TaskTables(d, trace, self.scale[:2], self.rate_norm)
+        self.tables = TaskTables(d, trace, self.scale[:2], self.rate_norm, self.exposure)
         self.mem_demands = bool(trace.min_demand[:, 2].any() and self.no_memory.any())
         self.run = np.full((n, d.running), NO_TASK, dtype=np.int64)
         self.run_lists: list[list[int]] = [[] for _ in range(n)]
@@ -99,6 +104,7 @@ class ObservationBuilder:
         if not d.elastic:  # without pauses a waiting task has no allocation, service, progress
             self.attained = np.zeros((n, d.actions))
             self.task_alloc = np.zeros((n, d.actions, 2), dtype=np.int64)
+            self.task_done = np.zeros((n, d.actions))
             self.task_progress = np.zeros((n, d.actions))
         self.seen, self.frozen = None, {}  # last build's change counters; parts made read-only
 
@@ -141,7 +147,7 @@ class ObservationBuilder:
         if windows or free or (d.elastic and changed):
             self._masks(sim)
         if d.elastic and (windows or changed):
-            self._elastic_facts(sim)
+            elastic_facts(self, sim)
         state = np.concatenate(
             [
                 clusters[0, :, : CLUSTER["is_me"]].ravel(),  # every feature but is_me (last)
@@ -214,7 +220,9 @@ class ObservationBuilder:
         d, tb = self.d, self.tables
         # Within a slot and without pauses, a cluster's running set only grows at its end.
         quick = not new_slot and not d.elastic
-        nr = d.running
+        nr, work_known = d.running, self.exposure.work
+        remaining = self.running_rows.col["remaining"]
+        pending = self.task["remaining"]
         recompute = []
         if len(changed) == d.clusters and not quick:  # every running set anew
             recompute = changed
@@ -229,6 +237,8 @@ class ObservationBuilder:
                         task = new[k]
                         cpu, gpu, _ = sim.alloc[task].tolist()
                         tb.running_rows[task] = self.start_rows[tb.types[task], cpu, gpu]
+                        if work_known:  # the task's own remaining work, as it waited
+                            tb.running_rows[task, remaining] = tb.pending_rows[task, pending]
                         tb.alloc[task] = (cpu, gpu)
                         self.run[c, k] = task
                 else:
@@ -236,55 +246,64 @@ class ObservationBuilder:
                     self.run[c, : len(new)] = new
                     self.run[c, len(new) :] = NO_TASK
                 self.run_lists[c] = new
-        ids = frac = None
+        ids = None
         if recompute:
             ids = np.array([t for c in recompute for t in self.run_lists[c]], dtype=np.int64)
             tr = sim.trace
-            alloc = sim.alloc[ids]
-            frac = np.minimum(sim.progress[ids] / tr.work[ids], 1.0)
+            alloc, done, rate = sim.alloc[ids], sim.progress[ids], sim.last_rate[ids]
             run_slots = sim.run_slots[ids]
             squash8 = self.squash8.upto(sim.slot)  # a task has run at most every slot so far
-            rows = self.running_rows(tr.type_idx[ids], alloc, frac, run_slots, squash8)
+            rows = self.running_rows(
+                tr.type_idx[ids], alloc, done, tr.work[ids], rate, run_slots, squash8
+            )
             tb.running_rows[ids] = rows
             tb.alloc[ids] = alloc[:, :2]
             tb.run_slots[ids] = run_slots
-            tb.progress[ids] = frac
+            tb.done[ids], tb.rate[ids] = done, rate
         self.running = tb.running_rows[self.run]
         self.rm = self.run != NO_TASK
         self.running_mask = self.rm.view(np.int8)  # a fresh bool array, read as 0 / 1
         lists = [self.run_lists[c] for c in changed]
         if recompute is not changed:  # else the tasks recomputed are those of every cluster
             ids = np.array([t for part in lists for t in part], dtype=np.int64)
-            frac = tb.progress[ids]
         # Separate gathers, so that the facts are contiguous arrays as they always were.
-        ints, types = tb.ints[ids], sim.trace.type_idx[ids]
-        alloc, run_slots = tb.alloc[ids], tb.run_slots[ids]
-        for part in (ids, ints, types, alloc, run_slots, frac):  # the facts are views of these
-            part.flags.writeable = False  # (handed out: see ``_freeze``)
+        facts = {
+            "running_index": ids,
+            "running_type": sim.trace.type_idx[ids],
+            "running_alloc": tb.alloc[ids],
+            "running_min_demand": tb.ints[ids, DEMAND],
+            "running_cap": tb.ints[ids, CAP],
+            "running_done": tb.done[ids],
+            "running_rate": tb.rate[ids],
+            "running_run_slots": tb.run_slots[ids],
+        }
+        if work_known:
+            work = tb.work[ids]
+            facts["running_progress"] = np.minimum(facts["running_done"] / work, 1.0)
+            facts["running_remaining_work"] = np.maximum(work - facts["running_done"], 0.0)
+        for part in facts.values():  # the facts are views of these (handed out: ``_freeze``)
+            part.flags.writeable = False
         start = 0
         for c, part in zip(changed, lists):
             sl = slice(start, start + len(part))
             start += len(part)
-            self.run_facts[c] = {
-                "running_index": ids[sl],
-                "running_type": types[sl],
-                "running_alloc": alloc[sl],
-                "running_min_demand": ints[sl, DEMAND],
-                "running_cap": ints[sl, CAP],
-                "running_progress": frac[sl],
-                "running_run_slots": run_slots[sl],
-            }
+            self.run_facts[c] = {key: value[sl] for key, value in facts.items()}
 
     def _pending(self, sim: Simulator, windows: bool, new_slot: bool) -> None:
         """[N, W, F] pending task features: copied from the last build where still valid."""
         f = self.task
         if windows:
             out = self.tables.pending_rows[self.win]
-            if self.d.elastic:  # a paused task keeps its progress while it waits
+            if self.d.elastic:  # a paused task keeps its service and progress while it waits
                 pm = self.win != NO_TASK
                 safe = np.where(pm, self.win, 0)
-                frac = np.minimum(sim.progress[safe] / sim.trace.work[safe], 1.0)
-                out[..., f["progress"]] = frac * pm
+                attained = sim.attained_gpu[safe] / self.scale[1]
+                out[..., f["attained"]] = squash(attained, 8.0) * pm
+                if self.exposure.work:
+                    done, work = sim.progress[safe], sim.trace.work[safe]
+                    out[..., f["progress"]] = np.minimum(done / work, 1.0) * pm
+                    left = np.maximum(work - done, 0.0) / self.exposure.work_unit
+                    out[..., f["remaining"]] = squash(left, 1.0) * pm
         else:
             out = self.pending.copy()
         if windows or new_slot:
@@ -293,9 +312,10 @@ class ObservationBuilder:
             out[..., f["waited"]] = by_arrival[self.window_ints[..., INT["arrival"]]]
         st = sim.window_starts()
         out[..., f["fits_here"]] = st.fits
-        # 0 <= hi <= levels - 1: free never exceeds capacity, caps never exceed the grid.
-        best = self.rate_norm[self.window_ints[..., INT["type"]], st.hi_cpu, st.hi_gpu]
-        out[..., f["rate_at_best"]] = np.where(st.fits, best, 0.0)
+        if self.exposure.speeds:
+            # 0 <= hi <= levels - 1: free never exceeds capacity, caps never exceed the grid.
+            best = self.rate_norm[self.window_ints[..., INT["type"]], st.hi_cpu, st.hi_gpu]
+            out[..., f["rate_at_best"]] = np.where(st.fits, best, 0.0)
         self.pending = out
 
     def _masks(self, sim: Simulator) -> None:
@@ -309,7 +329,7 @@ class ObservationBuilder:
         cpu = [self.noop_cpu, self.range_cpu[lo_cpu, st.hi_cpu]]
         gpu = [self.noop_gpu, self.range_gpu[lo_gpu, st.hi_gpu]]
         if d.elastic:
-            for part, extra in zip((task, cpu, gpu), self._elastic_masks(sim)):
+            for part, extra in zip((task, cpu, gpu), elastic_masks(self, sim)):
                 part.append(extra)
         self.task_mask = np.concatenate(task, axis=1, dtype=np.int8)
         self.cpu_mask = np.concatenate(cpu, axis=1, dtype=np.int8)
@@ -317,45 +337,11 @@ class ObservationBuilder:
         self.cpu_union = self.cpu_mask.max(axis=1)
         self.gpu_union = self.gpu_mask.max(axis=1)
 
-    # ------------------------------------------------------------------ elastic mode
-    def _elastic_masks(self, sim: Simulator) -> tuple[np.ndarray, ...]:
-        """Running tasks' rows of the task, cpu and gpu masks: resize within [min, min(cap,
-        free + own)], or pause with cpu level 0."""
-        rm, run_ints = self.rm, self.tables.ints[self.run]
-        alloc = sim.alloc[self.run]  # padding rows read some task: masked below
-        free = sim.free
-        lc, lg = np.arange(self.d.cpu_levels), np.arange(self.d.gpu_levels)
-        rmn = run_ints[..., DEMAND]
-        rcp = run_ints[..., CAP]
-        rhi_c = np.minimum(rcp[..., 0], free[:, None, 0] + alloc[..., 0])
-        rhi_g = np.minimum(rcp[..., 1], free[:, None, 1] + alloc[..., 1])
-        rcm = (lc >= rmn[..., 0:1]) & (lc <= rhi_c[..., None])
-        rcm[..., 0] = True  # cpu level 0 pauses the task
-        rgm = (lg >= rmn[..., 1:2]) & (lg <= rhi_g[..., None])
-        return rm, rcm & rm[..., None], rgm & rm[..., None]
-
-    def _elastic_facts(self, sim: Simulator) -> None:
-        """Action-aligned facts over the window and the running tasks (which change as they
-        run and are resized)."""
-        tb = self.tables
-        index = self.index = np.concatenate((self.noop_index, self.win, self.run), axis=1)
-        self.ints = tb.ints[index]
-        self.demand = tb.demand[index]
-        self.demand[:, 1 + self.d.window :, 2] = 0  # a resize asks no memory
-        if self.mem_demands:
-            self.demand[self.no_memory, :, 2] = 0
-        valid = index >= 0
-        safe = np.where(valid, index, 0)
-        self.attained = np.where(valid, sim.attained_gpu[safe], 0.0)
-        self.task_alloc = np.where(valid[..., None], sim.alloc[safe, :2], 0)
-        self.task_progress = np.where(valid, sim.progress[safe] / sim.trace.work[safe], 0.0)
-        self.remaining = np.where(valid, sim.trace.work[safe] - sim.progress[safe], 0.0)
-
     # ------------------------------------------------------------------ packaging
     def _package(self, clusters: np.ndarray, same: list[int]) -> tuple[list[dict], list[dict]]:
         """Per agent: the observation and the facts, row views of the parts (the last ones
         again, but for ``clusters``, for the agents in ``same``)."""
-        starts = self.d.max_starts
+        starts, exposure = self.d.max_starts, self.exposure
         obs, facts = [], []
         for c in range(self.d.clusters):
             if same and c in same:
@@ -389,12 +375,17 @@ class ObservationBuilder:
                     "task_attained_gpu": self.attained[c],
                     "task_cap": ints[:, CAP],
                     "task_alloc": self.task_alloc[c],
-                    "task_progress": self.task_progress[c],
+                    "task_done": self.task_done[c],
                     **self.run_facts[c],
                     "free": free,
                     "capacity": self.capacity_rows[c],
-                    "oracle_remaining_work": self.remaining[c],
                 }
             )
+            if exposure.work:
+                left = self.remaining[c]
+                facts[-1]["task_remaining_work"] = left
+                facts[-1]["task_progress"] = self.task_progress[c]
+            if exposure.oracle:
+                facts[-1]["oracle_remaining_work"] = self.remaining[c]
         self.obs, self.facts = obs, facts
         return obs, facts

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.observation import RUNNING_FEATURES, TASK_FEATURES, Dims, columns, squash
+from envs.observation import RUNNING_FEATURES, TASK_FEATURES, Dims, Exposure, columns, squash
 from envs.pending import NO_TASK_DEMAND
 from envs.speed_models import SpeedModel
 from envs.trace import Trace
@@ -32,12 +32,11 @@ def range_masks(levels: int) -> np.ndarray:
 
 
 class RunningRows:
-    """Rows of running tasks' features (see RUNNING_FEATURES)."""
+    """Rows of running tasks' features (see RUNNING_FEATURES), filled as the regime allows."""
 
-    def __init__(self, d: Dims, speed: SpeedModel, scale: tuple[int, int]) -> None:
-        self.d, self.speed = d, speed
+    def __init__(self, d: Dims, exposure: Exposure, scale: tuple[int, int]) -> None:
+        self.d, self.exposure = d, exposure
         self.scale = np.array(scale)
-        self.type_rate_max = rate_scale(speed)
         self.col = columns(RUNNING_FEATURES, d.types)
         if self.col["gpu"] != self.col["cpu"] + 1:
             raise RuntimeError("RunningRows writes cpu and gpu as one block")
@@ -48,31 +47,38 @@ class RunningRows:
         self,
         types: np.ndarray,
         alloc: np.ndarray,
-        frac: np.ndarray,
+        done: np.ndarray,
+        work: np.ndarray,
+        rate: np.ndarray,
         run_slots: np.ndarray,
         squash8: np.ndarray,
     ) -> np.ndarray:
-        """float32 [k, types + running features] (``frac``: progress fraction clipped to 1;
+        """float32 [k, types + running features] (``done``: work done; ``work``: the task's
+        work, read only under work clairvoyance; ``rate``: the work gained in the last slot run;
         ``squash8``: a :class:`SquashTable` of scale 8 covering ``run_slots``)."""
-        col = self.col
+        col, unit = self.col, self.exposure.work_unit
         rows = self.one_hot[types]
-        rows[:, col["progress"]] = frac
         rows[:, col["cpu"] : col["gpu"] + 1] = alloc[:, :2] / self.scale
         rows[:, col["run_slots"]] = squash8[run_slots]
-        rate = self.speed.rate(types, alloc[:, 0], alloc[:, 1], frac)
-        rows[:, col["rate"]] = np.minimum(rate / self.type_rate_max[types], 1.0)
+        rows[:, col["rate"]] = np.minimum(rate / unit, 1.0)
+        rows[:, col["done"]] = squash(done / unit, 1.0)
+        if self.exposure.work:
+            rows[:, col["progress"]] = np.minimum(done / work, 1.0)
+            rows[:, col["remaining"]] = squash(np.maximum(work - done, 0.0) / unit, 1.0)
         return rows
 
-    def at_start(self) -> np.ndarray:
-        """float32 [K, cpu_levels, gpu_levels, F]: the row of a task that has just started
-        with (cpu, gpu): no progress, no slot run yet."""
+    def at_start(self, kinds: int) -> np.ndarray:
+        """float32 [kinds, cpu_levels, gpu_levels, F]: the row of a task that has just started
+        with (cpu, gpu): nothing done, no slot run, no rate measured yet (its ``remaining``,
+        under work clairvoyance, is the task's own: written per task)."""
         d = self.d
-        k = len(self.speed.base)
-        types, cpu, gpu = (a.ravel() for a in np.indices((k, d.cpu_levels, d.gpu_levels)))
+        types, cpu, gpu = (a.ravel() for a in np.indices((kinds, d.cpu_levels, d.gpu_levels)))
         zero = np.zeros(len(types))
         squash8 = SquashTable(8.0).upto(0)
-        rows = self(types, np.stack([cpu, gpu], axis=1), zero, zero.astype(np.int64), squash8)
-        return rows.reshape(k, d.cpu_levels, d.gpu_levels, -1)
+        alloc = np.stack([cpu, gpu], axis=1)
+        rows = self(types, alloc, zero, zero + 1.0, zero, zero.astype(np.int64), squash8)
+        rows[:, self.col["remaining"]] = 0.0
+        return rows.reshape(kinds, d.cpu_levels, d.gpu_levels, -1)
 
 
 class SquashTable:
@@ -99,7 +105,14 @@ class TaskTables:
     """Per-trace tables of task facts, each with a "no task" row at the end (read by gathering
     at :data:`~envs.pending.NO_TASK`)."""
 
-    def __init__(self, d: Dims, trace: Trace, scale: tuple[int, int], rate_norm: np.ndarray):
+    def __init__(
+        self,
+        d: Dims,
+        trace: Trace,
+        scale: tuple[int, int],
+        rate_norm: np.ndarray,
+        exposure: Exposure,
+    ) -> None:
         t = len(trace)
         ints = np.empty((t + 1, len(INT_COLUMNS)), dtype=np.int64)
         ints[:t, INT["task_id"]] = trace.task_id
@@ -126,9 +139,12 @@ class TaskTables:
         rows[:t, f["max_cpu"]] = np.minimum(trace.cap[:, 0] / scale[0], 1.0)
         rows[:t, f["max_gpu"]] = np.minimum(trace.cap[:, 1] / scale[1], 1.0)
         rows[:t, f["visible_clusters"]] = trace.visible.sum(axis=1) / d.clusters
-        lc = np.minimum(trace.min_demand[:, 0], d.cpu_levels - 1)
-        lg = np.minimum(trace.min_demand[:, 1], d.gpu_levels - 1)
-        rows[:t, f["rate_at_min"]] = rate_norm[trace.type_idx, lc, lg]
+        if exposure.speeds:
+            lc = np.minimum(trace.min_demand[:, 0], d.cpu_levels - 1)
+            lg = np.minimum(trace.min_demand[:, 1], d.gpu_levels - 1)
+            rows[:t, f["rate_at_min"]] = rate_norm[trace.type_idx, lc, lg]
+        if exposure.work:
+            rows[:t, f["remaining"]] = squash(trace.work / exposure.work_unit, 1.0)
         self.pending_rows = rows
         """float32: a waiting task's features; the dynamic ones are zero (filled per build)."""
         self.work = np.append(trace.work, 0.0)
@@ -137,7 +153,9 @@ class TaskTables:
         """int64: a running task's (cpu, gpu), as last written."""
         self.run_slots = np.zeros(t + 1, dtype=np.int64)
         """int64: a running task's slots run, as last written."""
-        self.progress = np.zeros(t + 1)
-        """float64: a running task's progress fraction (clipped to 1), as last written."""
+        self.done = np.zeros(t + 1)
+        """float64: a running task's work done, as last written."""
+        self.rate = np.zeros(t + 1)
+        """float64: a running task's observed rate, as last written."""
         self.running_rows = np.zeros((t + 1, d.types + len(RUNNING_FEATURES)), dtype=np.float32)
         """float32: a running task's features, as last written (the "no task" row stays 0)."""

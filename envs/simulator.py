@@ -23,8 +23,7 @@ from envs.trace import Trace
 #: Progress within this of the work counts as done (keeps 4 x 0.25 from needing a fifth slot).
 DONE_TOLERANCE = 1e-9
 
-#: One operation of an agent's round: (task, cpu, gpu, is_start); ``is_start`` False resizes a
-#: running task (elastic mode; ``cpu == 0`` pauses it).
+#: One operation of a round: (task, cpu, gpu, is_start); is_start False resizes (cpu 0 pauses).
 Op = tuple[int, int, int, bool]
 
 
@@ -37,7 +36,7 @@ class Status(IntEnum):
     DONE = 3
 
 
-# Plain ints for the hot paths: comparing a numpy scalar with an IntEnum member is slow.
+# Plain ints for the hot paths (comparing a numpy scalar with an IntEnum member is slow).
 _WAITING, _RUNNING, _DONE = int(Status.WAITING), int(Status.RUNNING), int(Status.DONE)
 
 
@@ -115,7 +114,7 @@ class Simulator:
         self.rng = rng if rng is not None else np.random.default_rng(0)
         t = len(trace)
         self.status = np.zeros(t, dtype=np.int8)
-        self.progress = np.zeros(t)
+        self.progress, self.last_rate = np.zeros(t), np.zeros(t)  # last_rate: work per slot
         self.cluster = np.full(t, -1, dtype=np.int64)
         self.alloc = np.zeros((t, 3), dtype=np.int64)
         self.start_slot = np.full(t, -1, dtype=np.int64)
@@ -132,6 +131,7 @@ class Simulator:
         self.round = 0
         self.next_arrival = 0
         self.num_done = 0
+        self.finished: list[int] = []
         self.util_trace: list[tuple[int, np.ndarray]] = []
         """(slot, resources allocated per cluster and kind from that slot on), per change."""
         self.free_version = [0] * self.n
@@ -348,6 +348,7 @@ class Simulator:
                 self.switched[ids] = False
             progress += k * rate
             self.progress[ids] = progress
+            self.last_rate[ids] = rate
             self.attained_gpu[ids] += k * alloc[:, 1]
             self.run_slots[ids] += k
             finished = ids[progress >= work - DONE_TOLERANCE].tolist()
@@ -357,6 +358,7 @@ class Simulator:
                 self.running[c].remove(task)
                 self.status[task] = _DONE
                 self.finish_slot[task] = self.slot + k
+                self.finished.append(task)  # drained by the env (what finished since)
                 self._cluster_changed(c)
             self.num_done += len(finished)
         self.slot += k

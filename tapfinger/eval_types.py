@@ -19,7 +19,16 @@ from envs.trace import Trace
 from tapfinger.config import ExperimentConfig
 
 #: Version of the ``results.json`` layout (bump on incompatible changes).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Training episodes draw their seeds from here upwards, far from the test seeds (0, 1, ...)
+#: and the held-out evaluation seeds (10,000 up).
+TRAIN_SEED_BASE = 1_000_000
+
+#: Training-range episodes a baseline that learns from measurements (a ``history``) plays
+#: before the test episodes, on seeds ``TRAIN_SEED_BASE + i``; every test episode starts from
+#: the state they leave.
+WARM_UP_EPISODES = 3
 
 #: Every file an evaluation writes into its output folder.
 OUTPUT_FILES = (
@@ -82,6 +91,8 @@ class EpisodeSpec:
     trace: Trace | None = None
     checkpoint: str | None = None
     record_utilization: bool = False
+    warm_state: dict[str, Any] | None = None
+    """The policy's history after the warm-up episodes (None: it starts fresh)."""
 
 
 @dataclass

@@ -7,7 +7,9 @@ over episodes are in :mod:`tapfinger.statistics`, the files written from them in
 
 Episodes are independent and deterministic given their seed (a fresh env and a fresh policy per
 episode, both reset with the episode's seed), so a run over several worker processes gives the
-same numbers as a serial run.
+same numbers as a serial run. Each policy's scenario (its elastic variant, an oracle's infos)
+and warm state (what a learning baseline knows from training-range episodes) come from
+:mod:`tapfinger.playing`.
 """
 
 from __future__ import annotations
@@ -24,10 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.errors import ConfigError
-from envs.scenario import ScenarioConfig
-from envs.trace import Trace, load_trace
+from envs.trace import load_trace
 from tapfinger.config import ExperimentConfig, config_to_dict, load_config
 from tapfinger.eval_types import (
     OUTPUT_FILES,
@@ -37,7 +37,9 @@ from tapfinger.eval_types import (
     EvalRequest,
     Evaluation,
 )
-from tapfinger.policies import Policy, make_policy, policy_entry, policy_names
+from tapfinger.playing import make_env, play_episode, policy_options, policy_scenario, warm_state
+from tapfinger.policies import make_policy, policy_entry, policy_names
+from tapfinger.policies.registry import ELASTIC_SUFFIX
 from tapfinger.statistics import summarize
 
 log = logging.getLogger(__name__)
@@ -112,10 +114,10 @@ def resolve_request(
         checkpoint=checkpoint,
         workers=workers,
     )
-    # Build the env and every policy once now, so bad input fails before any episode runs.
-    env = _make_env(request.config.scenario, request.trace)
+    # Build every policy's env and the policy once now, so bad input fails before any episode.
     for name in names:
-        make_policy(name, env, **_policy_options(name, checkpoint))
+        env = make_env(policy_scenario(name, request.config.scenario), request.trace)
+        make_policy(name, env, **policy_options(name, checkpoint))
     return request
 
 
@@ -133,20 +135,14 @@ def _resolve_policies(
         requested = [
             p for p in known if checkpoint is not None or not policy_entry(p).needs_checkpoint
         ]
+        if not cfg.scenario.elastic:
+            requested += [p + ELASTIC_SUFFIX for p in known if policy_entry(p).elastic]
     if not requested:
         raise ConfigError("no policies to evaluate")
     for name in requested:
-        if name not in known:
-            raise ConfigError(f"unknown policy '{name}' (known: {', '.join(known)})")
+        policy_entry(name)  # one clear error for an unknown name or variant
     # Keep the first mention of each name, in the order given.
     return list(dict.fromkeys(requested))
-
-
-def _policy_options(name: str, checkpoint: str | None) -> dict[str, Any]:
-    """``checkpoint=...`` for the policies that are built from one, else nothing."""
-    if checkpoint is None or not policy_entry(name).needs_checkpoint:
-        return {}
-    return {"checkpoint": checkpoint}
 
 
 def check_output_dir(out: str | Path, overwrite: bool) -> Path:
@@ -164,58 +160,13 @@ def check_output_dir(out: str | Path, overwrite: bool) -> Path:
 
 
 # ---------------------------------------------------------------------------- episodes
-def _make_env(scenario: ScenarioConfig, trace: Trace | None) -> EdgeClusterEnv:
-    return EdgeClusterEnv(scenario, trace=trace)
-
-
-def play_episode(
-    env: EdgeClusterEnv,
-    policy: Policy,
-    seed: int,
-    *,
-    name: str | None = None,
-    trace: Trace | None = None,
-    record_utilization: bool = False,
-) -> EpisodeResult:
-    """Play one episode of ``policy`` on ``env``, both reset with ``seed``.
-
-    Args:
-        env: The env to play on (reset here).
-        policy: The policy to play (reset here).
-        seed: Seed of the env and the policy.
-        name: Policy name recorded in the result; None records ``policy.name``.
-        trace: A trace the env replays instead of generating tasks.
-        record_utilization: Also record the utilisation trace of the episode.
-    """
-    start = time.perf_counter()
-    options = {"trace": trace} if trace is not None else None
-    observations, infos = env.reset(seed=seed, options=options)
-    policy.reset(seed=seed)
-    while env.agents:
-        actions = policy.act(observations, infos)
-        observations, _, _, _, infos = env.step(actions)
-    summary = dict(env.episode_summary())
-    truncated = summary["tasks_finished"] < summary["tasks"]
-    records = env.task_records()
-    jct = records.jct[records.jct >= 0].astype(float)
-    result = EpisodeResult(
-        policy.name if name is None else name,
-        seed,
-        summary,
-        jct,
-        truncated,
-        time.perf_counter() - start,
-    )
-    if record_utilization:
-        result.util_slots, result.util_alloc = env.utilization_trace()
-    return result
-
-
 def run_episode(spec: EpisodeSpec) -> EpisodeResult:
     """Play one episode with a fresh env and a fresh policy, both reset with the spec's seed."""
     start = time.perf_counter()
-    env = _make_env(spec.scenario, spec.trace)
-    policy = make_policy(spec.policy, env, **_policy_options(spec.policy, spec.checkpoint))
+    env = make_env(spec.scenario, spec.trace)
+    policy = make_policy(spec.policy, env, **policy_options(spec.policy, spec.checkpoint))
+    if spec.warm_state is not None:
+        policy.set_warm_state(spec.warm_state)
     result = play_episode(
         env,
         policy,
@@ -230,19 +181,25 @@ def run_episode(spec: EpisodeSpec) -> EpisodeResult:
 
 
 def episode_specs(request: EvalRequest) -> list[EpisodeSpec]:
-    """Every (policy, seed) episode; the first seed of each policy records utilisation."""
-    return [
-        EpisodeSpec(
-            policy=name,
-            seed=seed,
-            scenario=request.config.scenario,
-            trace=request.trace,
-            checkpoint=request.checkpoint,
-            record_utilization=i == 0,
-        )
-        for name in request.policies
-        for i, seed in enumerate(request.seeds)
-    ]
+    """Every (policy, seed) episode, each policy on its scenario and from its warm state; the
+    first seed of each policy records utilisation."""
+    specs = []
+    scenario, trace = request.config.scenario, request.trace
+    for name in request.policies:
+        warm = warm_state(name, scenario, trace, request.checkpoint)
+        specs += [
+            EpisodeSpec(
+                policy=name,
+                seed=seed,
+                scenario=policy_scenario(name, scenario),
+                trace=trace,
+                checkpoint=request.checkpoint,
+                record_utilization=i == 0,
+                warm_state=warm,
+            )
+            for i, seed in enumerate(request.seeds)
+        ]
+    return specs
 
 
 def _init_worker() -> None:
@@ -347,7 +304,6 @@ __all__ = [
     "check_output_dir",
     "episode_specs",
     "evaluate",
-    "play_episode",
     "resolve_request",
     "run_episode",
     "run_episodes",

@@ -33,13 +33,12 @@ from tapfinger.checkpoint import (
     shape_signature,
 )
 from tapfinger.config import ExperimentConfig, config_to_dict
-from tapfinger.evaluation import play_episode
+from tapfinger.eval_types import TRAIN_SEED_BASE
 from tapfinger.graph import to_tensors
+from tapfinger.playing import play_episode
 from tapfinger.policies import make_policy
 from tapfinger.policies.learned import act_batch, flatten_states, model_inputs, net_value
 from tapfinger.statistics import mean_summary
-
-TRAIN_SEED_BASE = 1_000_000
 
 
 class Trainer:

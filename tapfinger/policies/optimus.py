@@ -10,12 +10,20 @@ compares against it in elastic form.
 
 Adaptation:
 
-- Speed model: one model per task type (not per task), fitted by NNLS to the progress the
-  running tasks make (``infos["running_progress"]`` between slots at ``running_alloc``), with
+- Speed model: one model per task type (not per task), fitted by NNLS to the work the
+  running tasks gain (``infos["running_done"]`` between slots at ``running_alloc``), with
   Optimus's sync-training model of slots per work plus an Amdahl CPU term
   (:class:`~tapfinger.policies.optimus_fit.FittedSpeed`). An optimistic prior (linear speed-up from
   the minimum demand) stands in where there are no samples yet, so early tasks try large
-  allocations and teach the model. No oracle key is read.
+  allocations and teach the model. Under ``information: profiled`` the true speed table
+  (``infos["speed_model"]``: slots per work ``1 / rate`` at the start of a task) replaces the fit.
+- Remaining work: Optimus estimates it from the job's convergence; here a task's work is unknown
+  until it finishes, so the estimate is the mean residual work of the finished tasks of its type
+  (:class:`~tapfinger.policies.rates.WorkHistory`: ``1 - done`` for a fixed work of 1); under
+  ``work_known: true`` the told remaining work.
+- History: the fit and the sizes seen are kept across episodes (``history``): evaluation warms
+  them on training-range episodes and starts every test episode from that state. No oracle key
+  is read.
 - Admission: waiting tasks in increasing order of estimated remaining time at their minimum
   demand (ties by arrival), each on the cluster of its windows where its minimum fits (in
   elastic mode: where making room for it costs least), the roomiest among equals.
@@ -48,7 +56,7 @@ import numpy as np
 from tapfinger.policies.base import BaselinePolicy
 from tapfinger.policies.optimus_fit import FittedSpeed
 from tapfinger.policies.plan import Plan, SlotTargets, plan_towards
-from tapfinger.policies.rates import RateTracker
+from tapfinger.policies.rates import RateTracker, WorkHistory
 from tapfinger.policies.registry import register
 from tapfinger.policies.snapshot import CPU, GPU, MEM, Snapshot, TaskView
 
@@ -86,9 +94,11 @@ class Group:
         self.pen = np.asarray(r["pen"], dtype=float)
 
 
-@register("optimus")
+@register("optimus", elastic=True)
 class OptimusPolicy(BaselinePolicy):
     """Online-fitted speed model, greedy marginal-gain allocation."""
+
+    history = ("tracker", "model", "types", "table", "works")
 
     def __init__(
         self,
@@ -99,27 +109,47 @@ class OptimusPolicy(BaselinePolicy):
         prior_slots: float = 1.0,
         min_gain: float = 1e-3,
     ) -> None:
+        self.prior_slots = float(prior_slots)
         super().__init__(env, seed)
         self.reserve = float(reserve)
         self.queue_aware = bool(queue_aware)
-        self.prior_slots = float(prior_slots)
         self.min_gain = float(min_gain)
         self.penalty = float(env.scenario.switch_penalty) if self.elastic else 0.0
-        self._fresh()
+        self.work_known = bool(env.scenario.work_known)
+        self.slot_targets = SlotTargets()
+        self.told: np.ndarray | None = None
 
-    def _fresh(self) -> None:
+    def fresh_history(self) -> None:
         self.tracker = RateTracker()
         self.model = FittedSpeed(self.prior_slots)
         self.types: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.table = np.ones((0, self.dims.cpu_levels, self.dims.gpu_levels))
-        self.slot_targets = SlotTargets()
+        self.works = WorkHistory()
 
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
-        self._fresh()
+        self.slot_targets = SlotTargets()
+
+    def act(
+        self, observations: dict[str, dict], infos: dict[str, dict] | None = None
+    ) -> dict[str, np.ndarray]:
+        if self.told is None and (speed := self.told_speed(infos)) is not None:
+            with np.errstate(divide="ignore"):
+                self.told = np.where(speed.base > 0, 1.0 / speed.base, np.inf)
+        return super().act(observations, infos)
 
     # ---------------------------------------------------------------- learning
+    def left(self, view: Any) -> float:
+        """Remaining work of a waiting or running task: told, or estimated from history."""
+        if self.work_known:
+            return float(view.oracle_work)
+        return self.works.remaining(view.type, view.done)
+
     def observe(self, snap: Snapshot) -> None:
+        self.works.update(snap)
+        if self.told is not None:
+            self.table = self.told
+            return
         self.tracker.update(snap)
         for tv in snap.pending.values():
             self.types.setdefault(tv.type, (tv.min_demand, tv.cap))
@@ -136,10 +166,6 @@ class OptimusPolicy(BaselinePolicy):
             )
             self.table = np.stack([self.model.time(t, cpu, gpu) for t in range(k)])
 
-    def remaining(self, type_: int, progress: float, cpu: int, gpu: int) -> float:
-        """Estimated slots to finish from ``progress`` at (cpu, gpu)."""
-        return (1.0 - progress) * float(self.table[type_, cpu, gpu])
-
     # ---------------------------------------------------------------- planning
     def plan(self, snap: Snapshot, observations: dict[str, dict]) -> Plan:
         if self.elastic:
@@ -153,7 +179,7 @@ class OptimusPolicy(BaselinePolicy):
     def _order(self, snap: Snapshot) -> list[TaskView]:
         def key(tv: TaskView) -> tuple[float, int]:
             mc, mg = int(tv.min_demand[CPU]), int(tv.min_demand[GPU])
-            return self.remaining(tv.type, tv.progress, mc, mg), tv.task
+            return self.left(tv) * float(self.table[tv.type, mc, mg]), tv.task
 
         return sorted(snap.pending.values(), key=key)
 
@@ -189,7 +215,7 @@ class OptimusPolicy(BaselinePolicy):
                         tv.min_demand,
                         tv.min_demand,
                         tv.cap,
-                        1.0 - tv.progress,
+                        self.left(tv),
                         0.0,
                     )
             if not group.tasks:
@@ -214,7 +240,7 @@ class OptimusPolicy(BaselinePolicy):
                     rv.alloc,
                     rv.min_demand,
                     rv.cap,
-                    1.0 - rv.progress,
+                    self.left(rv),
                     self.penalty,
                 )
             g.arrays()
@@ -274,8 +300,8 @@ class OptimusPolicy(BaselinePolicy):
         g.orig = np.vstack([g.orig, mn])
         g.mn = np.vstack([g.mn, mn])
         g.cap = np.vstack([g.cap, cap])
-        g.rem = np.append(g.rem, 1.0 - tv.progress)
-        g.pen = np.append(g.pen, self.penalty if tv.progress > 0 else 0.0)
+        g.rem = np.append(g.rem, self.left(tv))
+        g.pen = np.append(g.pen, self.penalty if tv.done > 0 else 0.0)
 
     def _objective(self, g: Group, alloc: np.ndarray, queue: float) -> np.ndarray:
         """Per task: estimated remaining slots at ``alloc`` x (1 + queue x dominant share)."""

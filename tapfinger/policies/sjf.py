@@ -5,10 +5,10 @@ mean completion time on one server when sizes are known (Schrage, "A proof of th
 the shortest remaining processing time discipline", Operations Research, 1968); GPU-cluster
 papers use it as the clairvoyant reference (Tiresias, NSDI 2019, compares against SRTF/SRSF).
 
-This baseline is an ORACLE: it reads every waiting task's true remaining work from
-``infos[agent]["oracle_remaining_work"]`` and the true speed model from
-``infos[agent]["oracle_speed_model"]``, facts no real scheduler has. It is registered with
-``oracle=True`` so reports can mark it.
+It reads every waiting task's true remaining work and the true speed model: facts a real
+scheduler is not told, so it is an ORACLE (registered with ``oracle=True``) except where the
+information regime tells both to every policy (``information: profiled`` with ``work_known:
+true``). Elsewhere it needs ``oracle_infos: true`` (evaluation sets it for oracles only).
 
 Adaptation: all clusters are scheduled together. A task's expected work is the number of slots
 it needs at its best allocation on the largest cluster that can see it; waiting tasks start in
@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.errors import ConfigError
 from tapfinger.policies.base import BaselinePolicy, check_choice
 from tapfinger.policies.plan import Plan, free_score
 from tapfinger.policies.registry import register
@@ -96,9 +97,12 @@ class SjfPolicy(BaselinePolicy):
 
     def _table(self, tv: TaskView) -> np.ndarray:
         assert self.table is not None
-        frac = min(max(tv.progress, 0.0), 1.0 - 1e-9)
-        work = tv.oracle_work / (1.0 - frac)
-        return self.table.slots(tv.type, work, work - tv.oracle_work)
+        if not np.isfinite(tv.oracle_work):
+            raise ConfigError(
+                "policy 'sjf' reads the true remaining work: it needs scenario.work_known=true "
+                "or scenario.oracle_infos=true"
+            )
+        return self.table.slots(tv.type, tv.done + tv.oracle_work, tv.done)
 
     def best(
         self, tv: TaskView, hi_cpu: int, hi_gpu: int, capacity: np.ndarray, queue: int

@@ -18,7 +18,8 @@ from envs.trace import generate_trace, save_trace
 from tapfinger import eval_types
 from tapfinger.config import load_config
 from tapfinger.eval_types import EpisodeResult, EpisodeSpec, EvalRequest
-from tapfinger.evaluation import play_episode, run_episode
+from tapfinger.evaluation import run_episode
+from tapfinger.playing import play_episode
 from tapfinger.policies import make_policy, registry
 from tapfinger.statistics import bootstrap_ci, mean_summary, summarize
 from tests import ROOT

@@ -26,10 +26,11 @@ import train
 from envs import edge_cluster_v0
 from tapfinger.checkpoint import load_checkpoint
 from tapfinger.config import config_to_dict, load_config
+from tapfinger.eval_types import TRAIN_SEED_BASE
 from tapfinger.export import export
 from tapfinger.export import main as export_main
 from tapfinger.policies import make_policy
-from tapfinger.training import TRAIN_SEED_BASE, Trainer
+from tapfinger.training import Trainer
 from tests import ROOT
 from tests.conftest import one_error_line
 

@@ -8,6 +8,7 @@ import pytest
 from envs import edge_cluster_v0
 from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.observation import after_start
+from tapfinger.playing import policy_scenario
 from tapfinger.policies import make_policy, policy_entry, policy_names
 from tapfinger.policies.base import BaselinePolicy
 from tapfinger.policies.drf import Member, progressive_filling, unit_vector
@@ -63,8 +64,15 @@ def check_masked(env: EdgeClusterEnv, obs: dict, action: np.ndarray) -> None:
             return  # masks after a resize are not derived; the env's invalid count checks it
 
 
+def for_policy(env: EdgeClusterEnv, name: str) -> EdgeClusterEnv:
+    """``env`` as ``name`` plays it in evaluation (an oracle gets the oracle infos)."""
+    scenario = policy_scenario(name, env.scenario)
+    return env if scenario is env.scenario else EdgeClusterEnv(scenario, env._fixed_trace)
+
+
 def episode(env: EdgeClusterEnv, name: str, seed: int, **options) -> tuple[dict, list]:
     """Run one episode; assert valid actions, no conflicts, invariants; return the summary."""
+    env = for_policy(env, name)
     policy = make_policy(name, env, **options)
     policy.reset(seed)
     obs, infos = env.reset(seed=seed)
@@ -144,6 +152,7 @@ def tiny_env(clusters, types, trace_rows, elastic=False) -> EdgeClusterEnv:
 
 def first_starts(env: EdgeClusterEnv, name: str, **options) -> dict[str, tuple[int, int, int]]:
     """(task row, cpu, gpu) each agent starts in the first round (task row -1: no-op)."""
+    env = for_policy(env, name)
     policy = make_policy(name, env, **options)
     obs, infos = env.reset(seed=0)
     policy.reset(0)
