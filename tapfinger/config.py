@@ -196,3 +196,14 @@ def config_to_dict(cfg: ExperimentConfig) -> dict:
 def config_from_dict(data: dict) -> ExperimentConfig:
     """An experiment config from its plain dict form (as stored in checkpoints)."""
     return from_dict(ExperimentConfig, data)
+
+
+def hparam_table(cfg: ExperimentConfig) -> str:
+    """The config (but the scenario's details) as a Markdown table for TensorBoard's text tab."""
+    rows = ["|section|key|value|", "|-|-|-|"]
+    for section, values in config_to_dict(cfg).items():
+        if section == "scenario":
+            continue
+        rows += [f"|{section}|{k}|{v}|" for k, v in values.items()]
+    rows.append(f"|scenario|name|{cfg.scenario.name}|")
+    return "\n".join(rows)

@@ -85,7 +85,7 @@ def is_oracle(name: str) -> bool:
 
 
 def _hparams(acc: EventAccumulator) -> dict[str, str]:
-    """``section.key -> value`` of the run's hyperparameter table (training's ``hparam_table``)."""
+    """``section.key -> value`` of the run's hyperparameter table (``config.hparam_table``)."""
     tag = "hyperparameters/text_summary"
     if tag not in acc.Tags().get("tensors", []):
         return {}

@@ -87,14 +87,25 @@ def warm_state(
 ) -> dict[str, Any] | None:
     """The history ``name`` has learned after ``WARM_UP_EPISODES`` training-range episodes
     (None: it keeps none, or the scenario replays a trace)."""
+    return getattr(ready_policy(name, scenario, trace, checkpoint)[1], "warm", None)
+
+
+def ready_policy(
+    name: str,
+    scenario: ScenarioConfig,
+    trace: Trace | None = None,
+    checkpoint: str | None = None,
+) -> tuple[EdgeClusterEnv, Policy]:
+    """``name`` as it plays a test episode: its env (:func:`policy_scenario`) and the policy,
+    warmed on ``WARM_UP_EPISODES`` training-range episodes when it keeps a history (not on a
+    replayed trace: there is no training range)."""
     env = make_env(policy_scenario(name, scenario), trace)
     policy = make_policy(name, env, **policy_options(name, checkpoint))
-    if not getattr(policy, "history", ()) or trace is not None or scenario.trace is not None:
-        return None
-    for i in range(WARM_UP_EPISODES):
-        play_episode(env, policy, TRAIN_SEED_BASE + i)
-        policy.set_warm_state(policy.history_state())
-    return policy.warm
+    if getattr(policy, "history", ()) and trace is None and scenario.trace is None:
+        for i in range(WARM_UP_EPISODES):
+            play_episode(env, policy, TRAIN_SEED_BASE + i)
+            policy.set_warm_state(policy.history_state())
+    return env, policy
 
 
 def policy_options(name: str, checkpoint: str | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ policy is never evaluated on an arrival trace it was trained on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.errors import ConfigError
+from envs.scenario import ScenarioConfig
 from tapfinger.algorithms.bc import behaviour_cloning
 from tapfinger.algorithms.mappo import Rollout, RunningNorm, ppo_update
 from tapfinger.checkpoint import (
@@ -32,11 +34,11 @@ from tapfinger.checkpoint import (
     save_atomic,
     shape_signature,
 )
-from tapfinger.config import ExperimentConfig, config_to_dict
+from tapfinger.config import ExperimentConfig, config_to_dict, hparam_table
 from tapfinger.eval_types import TRAIN_SEED_BASE
 from tapfinger.graph import to_tensors
-from tapfinger.playing import play_episode
-from tapfinger.policies import make_policy
+from tapfinger.playing import play_episode, ready_policy, warm_state
+from tapfinger.policies import make_policy, policy_entry
 from tapfinger.policies.learned import act_batch, flatten_states, model_inputs, net_value
 from tapfinger.statistics import mean_summary
 
@@ -59,7 +61,9 @@ class Trainer:
         tc = cfg.train
         torch.manual_seed(tc.seed)
         self.rng = np.random.default_rng(tc.seed)
-        self.envs = [EdgeClusterEnv(cfg.scenario) for _ in range(tc.num_envs)]
+        # An oracle teacher reads the oracle infos; the student reads only what its regime
+        # tells it (the observation is the same with or without them, tests/envs/test_information).
+        self.envs = [EdgeClusterEnv(teacher_scenario(cfg)) for _ in range(tc.num_envs)]
         self.agents = self.envs[0].possible_agents
         self.net = build_network(self.envs[0], cfg).to(device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=tc.lr, eps=1e-5)
@@ -90,6 +94,7 @@ class Trainer:
             self.writer.add_text("hyperparameters", hparam_table(cfg))
         self.eval_env = EdgeClusterEnv(cfg.scenario)
         self.baseline_eval: dict[str, dict[str, float]] = {}
+        self._teacher_warm: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ checkpoints
     def _payload(self) -> dict[str, Any]:
@@ -245,7 +250,12 @@ class Trainer:
         result = {"tapfinger": mean_of(policy)}
         for name in tc.eval_baselines:
             if name not in self.baseline_eval:
-                self.baseline_eval[name] = mean_of(make_policy(name, self.eval_env))
+                # As evaluate.py plays it: its own scenario (oracle infos, elastic variant) and
+                # the warm state of a learning baseline.
+                env, baseline = ready_policy(name, self.cfg.scenario)
+                self.baseline_eval[name] = mean_summary(
+                    [play_episode(env, baseline, s).summary for s in seeds]
+                )
             result[name] = self.baseline_eval[name]
         for name, m in result.items():
             for key in ("mean_jct", "p95_jct", "lower_bound_ratio"):
@@ -317,7 +327,7 @@ class Trainer:
             self.net,
             self.optimizer,
             self.envs,
-            [make_policy(tc.bc_policy, env) for env in self.envs],
+            [self._teacher(env) for env in self.envs],
             tc,
             bayes=self.cfg.model.bayes,
             device=self.device,
@@ -326,6 +336,16 @@ class Trainer:
             log=self.writer.add_scalar,
         )
         self._evaluate_and_keep_best()
+
+    def _teacher(self, env: EdgeClusterEnv) -> Any:
+        """The warm start's teacher on ``env``, from its warm state (a learning baseline)."""
+        name = self.cfg.train.bc_policy
+        teacher = make_policy(name, env)
+        if hasattr(teacher, "set_warm_state"):
+            if self._teacher_warm is None:
+                self._teacher_warm = {"state": warm_state(name, self.cfg.scenario, None)}
+            teacher.set_warm_state(self._teacher_warm["state"])
+        return teacher
 
     def _summary(self, sps: float) -> dict[str, Any]:
         """What ``summary.json`` says of the run."""
@@ -367,12 +387,10 @@ class Trainer:
             w.add_scalar("sched/conflicts", m["conflicts"], step)
 
 
-def hparam_table(cfg: ExperimentConfig) -> str:
-    """The config (but the scenario's details) as a Markdown table for TensorBoard's text tab."""
-    rows = ["|section|key|value|", "|-|-|-|"]
-    for section, values in config_to_dict(cfg).items():
-        if section == "scenario":
-            continue
-        rows += [f"|{section}|{k}|{v}|" for k, v in values.items()]
-    rows.append(f"|scenario|name|{cfg.scenario.name}|")
-    return "\n".join(rows)
+def teacher_scenario(cfg: ExperimentConfig) -> ScenarioConfig:
+    """The training envs' scenario: with the oracle infos when the warm start's teacher reads
+    them (nothing else changes; the student never reads them)."""
+    tc = cfg.train
+    if tc.bc_steps > 0 and tc.bc_policy and policy_entry(tc.bc_policy).oracle_under(cfg.scenario):
+        return dataclasses.replace(cfg.scenario, oracle_infos=True)
+    return cfg.scenario
