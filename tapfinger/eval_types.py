@@ -37,6 +37,7 @@ OUTPUT_FILES = (
     "episodes.csv",
     "report.md",
     "mean_jct.png",
+    "jct_diff_to_best.png",
     "jct_cdf.png",
     "utilization.png",
 )

@@ -106,10 +106,14 @@ def report_markdown(results: dict[str, Any]) -> str:
         f"episodes of the per-episode metric; the {level}% confidence intervals are percentile "
         f"bootstraps ({results['bootstrap_resamples']} resamples) over episodes. Δ vs best is "
         "the paired difference of mean JCT to the best baseline (positive: slower than it). "
-        "JCT / bound is, per episode, the mean JCT over the mean per-task lower bound (each task "
-        "alone at its best allocation on the best cluster that can see it, no waiting).",
+        "JCT / bound is, per episode, the mean JCT over a lower bound on it: the larger of the "
+        "mean per-task bound (each task alone at its best allocation on the best cluster that "
+        "can see it, no waiting) and the pooled-capacity bound (all clusters as one, "
+        "preemptive shortest-remaining-first; `envs/jct_bounds.py`).",
         "",
         "![mean JCT per policy](mean_jct.png)",
+        "",
+        "![paired difference to the best fair baseline](jct_diff_to_best.png)",
         "",
         "![JCT distribution](jct_cdf.png)",
         "",
