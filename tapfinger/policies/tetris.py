@@ -20,7 +20,12 @@ replay: 171.4 mean JCT, lower bound 159.0).
 
 The duration of a waiting task is its type's mean finished work (:class:`~.rates.WorkHistory`,
 no oracle) over the work per slot observed on running tasks of its type at its demand (or at
-any allocation); types never seen yet get the longest estimate so far. The score of a pair is
+any allocation); types never seen yet get the longest estimate so far. What a regime tells
+replaces the estimate (as the source uses the durations it has): under ``information:
+profiled`` the slots at the packed allocation come from the told speed table (exactly as the
+simulator runs a task of that work, :class:`~.sjf.SlotsTable`), under ``work_known: true`` the
+work is the told one. Fit and history are kept across episodes (``history``), warm in
+evaluation. The score of a pair is
 ``alignment / max alignment + srpt x (1 - duration / max duration)`` over the feasible pairs
 (``srpt=1`` by default). Tasks are packed pair by pair, across all clusters at once.
 Non-preemptive: running tasks are never resized, also in elastic mode.
@@ -36,6 +41,7 @@ from tapfinger.policies.base import BaselinePolicy, check_choice
 from tapfinger.policies.plan import Plan
 from tapfinger.policies.rates import RateTracker, WorkHistory
 from tapfinger.policies.registry import register
+from tapfinger.policies.sjf import SlotsTable
 from tapfinger.policies.snapshot import CPU, GPU, MEM, Snapshot, TaskView
 
 
@@ -43,10 +49,22 @@ from tapfinger.policies.snapshot import CPU, GPU, MEM, Snapshot, TaskView
 class TetrisPolicy(BaselinePolicy):
     """Alignment packing with a shortest-remaining-time term, at a fixed demand per task."""
 
+    history = ("tracker", "works")
+
     def __init__(self, env: Any, seed: int = 0, srpt: float = 1.0, demand: str = "min") -> None:
         super().__init__(env, seed)
         self.srpt = float(srpt)
         self.demand = check_choice("demand", demand, ("min", "cap"))
+        self.work_known = bool(env.scenario.work_known)
+        self.table: SlotsTable | None = None
+        """Slots to finish per allocation, from the told speed table (``profiled`` only)."""
+
+    def act(
+        self, observations: dict[str, dict], infos: dict[str, dict] | None = None
+    ) -> dict[str, np.ndarray]:
+        if self.table is None and (speed := self.told_speed(infos)) is not None:
+            self.table = SlotsTable(speed)
+        return super().act(observations, infos)
 
     def fresh_history(self) -> None:
         self.tracker = RateTracker()
@@ -72,12 +90,15 @@ class TetrisPolicy(BaselinePolicy):
         finished work (:class:`~.rates.WorkHistory`) over the observed work per slot of its type
         at ``alloc``, else over its type's mean observed rate.
         """
+        work = float(tv.oracle_work) if self.work_known else self.works.mean(tv.type)
+        if self.table is not None:
+            return float(self.table.slots(tv.type, tv.done + work, tv.done)[alloc])
         rate = self.tracker.rate(tv.type, alloc)
         if rate is None:
             rate = self.tracker.mean_rate(tv.type)
         if rate is None or rate <= 0:
             return None
-        return self.works.mean(tv.type) / rate
+        return work / rate
 
     def plan(self, snap: Snapshot, observations: dict[str, dict]) -> Plan:
         plan = Plan(snap)

@@ -45,7 +45,11 @@ def world(clusters, types, rows, **settings) -> EdgeClusterEnv:
 
 def play(env: EdgeClusterEnv, name: str, **options) -> tuple[list[int], list[list[int]]]:
     """One episode: every task's JCT (by row) and every round's actions."""
-    policy = make_policy(name, env, **options)
+    return play_with(env, make_policy(name, env, **options))
+
+
+def play_with(env: EdgeClusterEnv, policy) -> tuple[list[int], list[list[int]]]:
+    """One episode of ``policy``: every task's JCT (by row) and every round's actions."""
     obs, infos = env.reset(seed=0)
     policy.reset(0)
     trail = []
@@ -102,6 +106,48 @@ def test_tetris_alignment_also_keeps_the_large_cluster():
     # 0.5 on the (4, 4) one; the large task fits only the (4, 4) one. Both start at once.
     env = world([(2, 2), (4, 4)], [IMAGE], FRAGMENT)
     assert play(env, "tetris")[0] == [4, 4]
+
+
+def tetris_durations(**settings) -> list[float | None]:
+    # Two image tasks (0.25 of work per slot at any allocation) of work 1.0 and 2.0.
+    rows = [(0, "image", 1.0, [0], (1, 1), (1, 1)), (0, "image", 2.0, [0], (1, 1), (1, 1))]
+    env = world([(2, 2)], [IMAGE], rows, **settings)
+    policy = make_policy("tetris", env)
+    obs, infos = env.reset(seed=0)
+    policy.reset(0)
+    policy.act(obs, infos)  # reads what the regime tells (the speed table) on its first call
+    snap = build_snapshot(env, obs, infos, policy.memory)
+    return [policy.duration(tv, (1, 1)) for tv in snap.pending.values()]
+
+
+def test_tetris_uses_what_the_regime_tells():
+    # Measured: nothing has run, no speed is known: no duration estimate.
+    assert tetris_durations() == [None, None]
+    # Profiled: the told table gives 1 / 0.25 = 4 slots per unit of work; the work is its
+    # type's mean finished work, none finished yet: the work unit, 1.
+    assert tetris_durations(information="profiled") == [4.0, 4.0]
+    # Profiled and work known: 4 and 8 slots, exactly.
+    assert tetris_durations(information="profiled", work_known=True) == [4.0, 8.0]
+
+
+def test_tetris_keeps_its_measurements_across_episodes():
+    # The episode asks for decisions in slot 0 and at the third task's arrival (slot 6) only.
+    # By then it has seen the image rate at (1, 1) (0.25: the task of work 2.0 gained 1.5 in
+    # 6 slots) and one finished work (1.0, the first task's, done at slot 4): a warm start
+    # estimates 1.0 / 0.25 = 4 slots for each waiting task at once; a fresh one knows nothing.
+    rows = [(0, "image", 1.0, [0], (1, 1), (1, 1)), (0, "image", 2.0, [0], (1, 1), (1, 1))]
+    rows.append((6, "image", 1.5, [0], (1, 1), (1, 1)))
+    env = world([(2, 2)], [IMAGE], rows)
+    policy = make_policy("tetris", env)
+    play_with(env, policy)
+    policy.set_warm_state(policy.history_state())
+    obs, infos = env.reset(seed=0)
+    policy.reset(0)
+    snap = build_snapshot(env, obs, infos, policy.memory)
+    assert [policy.duration(tv, (1, 1)) for tv in snap.pending.values()] == [4.0, 4.0]
+    policy.set_warm_state(None)
+    policy.reset(0)
+    assert [policy.duration(tv, (1, 1)) for tv in snap.pending.values()] == [None, None]
 
 
 # ------------------------------------------------------------------------------ allocation

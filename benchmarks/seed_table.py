@@ -1,0 +1,82 @@
+"""The learned policy over its training seeds, paired with the best fair baseline.
+
+``python benchmarks/seed_table.py results/<preset> runs/<preset>_s1/eval runs/<preset>_s2/eval
+...`` reads the main evaluation (``results/<preset>``: every policy, the shipped checkpoint as
+``tapfinger``) and one evaluation per training seed (``evaluate.py --policies tapfinger
+--checkpoint runs/<preset>_s<k>/checkpoints/best.pt``, the same episodes) and prints one Markdown
+row per seed, the seed mean (per episode, the mean over seeds of the seed's mean JCT) and the
+shipped policy: mean JCT with its 95% bootstrap CI, and the paired difference to the best fair
+baseline of the main table (negative: faster than it) with its CI. Refuses evaluations whose
+seeds differ.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tapfinger.statistics import bootstrap_ci  # noqa: E402
+
+
+def episode_jcts(folder: Path, policy: str) -> dict[int, float]:
+    """Seed -> mean JCT of ``policy`` in ``folder/episodes.csv``."""
+    with (folder / "episodes.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["policy"] == policy]
+    if not rows:
+        raise SystemExit(f"error: {folder}/episodes.csv has no rows of {policy!r}")
+    return {int(r["seed"]): float(r["mean_jct"]) for r in rows}
+
+
+def fmt_ci(ci: tuple[float, float] | None) -> str:
+    return "n/a" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+
+
+def row(label: str, jct: np.ndarray, best: np.ndarray) -> str:
+    ci = bootstrap_ci(jct)
+    diff = jct - best
+    rel = 100 * diff.mean() / best.mean()
+    span = "n/a" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+    return (
+        f"| {label} | {jct.mean():.2f} | {span} | {diff.mean():+.2f} | "
+        f"{fmt_ci(bootstrap_ci(diff))} | {rel:+.1f}% |"
+    )
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print(__doc__)
+        return 2
+    main_dir, seed_dirs = Path(argv[0]), [Path(a) for a in argv[1:]]
+    results = json.loads((main_dir / "results.json").read_text())
+    best_name = results["best_baseline"]
+    best_map = episode_jcts(main_dir, best_name)
+    seeds = sorted(best_map)
+    best = np.array([best_map[s] for s in seeds])
+    per_seed = []
+    for d in seed_dirs:
+        m = episode_jcts(d, "tapfinger")
+        if sorted(m) != seeds:
+            raise SystemExit(f"error: {d} was evaluated on other seeds than {main_dir}")
+        per_seed.append(np.array([m[s] for s in seeds]))
+    shipped = episode_jcts(main_dir, "tapfinger")
+    print(
+        f"{results['scenario']}: best fair baseline {best_name} {best.mean():.2f} "
+        f"({len(seeds)} paired episodes, seeds {seeds[0]}..{seeds[-1]})\n"
+    )
+    print("| tapfinger | mean JCT | 95% CI | Δ vs best | Δ 95% CI | Δ % |")
+    print("|---|---|---|---|---|---|")
+    for d, jct in zip(seed_dirs, per_seed):
+        print(row(f"seed run `{d.parent.name}`", jct, best))
+    print(row(f"mean of {len(per_seed)} seeds", np.mean(per_seed, axis=0), best))
+    print(row("shipped", np.array([shipped[s] for s in seeds]), best))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
