@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tapfinger.statistics import bootstrap_ci  # noqa: E402
+from tapfinger.statistics import bootstrap_ci
 
 
 def episode_jcts(folder: Path, policy: str) -> dict[int, float]:
