@@ -51,6 +51,8 @@ EPISODE_METRICS = (
     "mean_waiting",
     "makespan",
     "lower_bound_mean_jct",
+    "lower_bound_per_task_mean_jct",
+    "lower_bound_pooled_mean_jct",
     "lower_bound_ratio",
     "utilization_cpu",
     "utilization_gpu",
