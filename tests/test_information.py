@@ -276,3 +276,26 @@ def test_a_checkpoint_fits_every_regime() -> None:
     base = shape_signature(EdgeClusterEnv(scenario()))
     for change in ({"information": "profiled"}, {"work_known": True}, {"oracle_infos": True}):
         assert shape_signature(EdgeClusterEnv(dataclasses.replace(scenario(), **change))) == base
+
+
+@pytest.mark.parametrize("preset", ["paper_synthetic", "testbed", "pollux_edge", "diverse_bursty"])
+def test_arrivals_do_not_depend_on_the_mode_or_the_regime(preset: str) -> None:
+    # A table compares both modes and the regimes on the same traces: the same seed gives the
+    # same tasks (arrival, type, work, visibility, demand) whatever the mode or the regime.
+    from envs import edge_cluster_v0
+
+    def trace_of(**settings):
+        env = edge_cluster_v0.parallel_env(preset, **settings).unwrapped
+        env.reset(seed=7)
+        t = env.trace
+        return [t.arrival, t.type_idx, t.work, t.visible, t.min_demand, t.cap]
+
+    base = trace_of()
+    for settings in (
+        {"elastic": True},
+        {"information": "profiled"},
+        {"work_known": True},
+        {"oracle_infos": True},
+        {"elastic": True, "switch_penalty": 0.0},
+    ):
+        assert all(np.array_equal(a, b) for a, b in zip(base, trace_of(**settings))), settings
