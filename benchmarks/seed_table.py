@@ -5,9 +5,10 @@
 ``tapfinger``) and one evaluation per training seed (``evaluate.py --policies tapfinger
 --checkpoint runs/<preset>_s<k>/checkpoints/best.pt``, the same episodes) and prints one Markdown
 row per seed, the seed mean (per episode, the mean over seeds of the seed's mean JCT) and the
-shipped policy: mean JCT with its 95% bootstrap CI, and the paired difference to the best fair
-baseline of the main table (negative: faster than it) with its CI. Refuses evaluations whose
-seeds differ.
+shipped policy: mean JCT with its 95% bootstrap CI, and the paired differences (negative: faster)
+with their CIs to the best fair baseline of the main table (over both modes) and to the best
+fair baseline of the learned policy's own mode (non-elastic: no ``@elastic`` variant). Refuses
+evaluations whose seeds differ.
 """
 
 from __future__ import annotations
@@ -37,15 +38,16 @@ def fmt_ci(ci: tuple[float, float] | None) -> str:
     return "n/a" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
 
 
-def row(label: str, jct: np.ndarray, best: np.ndarray) -> str:
+def paired(jct: np.ndarray, other: np.ndarray) -> str:
+    diff = jct - other
+    rel = 100 * diff.mean() / other.mean()
+    return f"{diff.mean():+.2f} {fmt_ci(bootstrap_ci(diff))} ({rel:+.1f}%)"
+
+
+def row(label: str, jct: np.ndarray, best: np.ndarray, same_mode: np.ndarray) -> str:
     ci = bootstrap_ci(jct)
-    diff = jct - best
-    rel = 100 * diff.mean() / best.mean()
     span = "n/a" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
-    return (
-        f"| {label} | {jct.mean():.2f} | {span} | {diff.mean():+.2f} | "
-        f"{fmt_ci(bootstrap_ci(diff))} | {rel:+.1f}% |"
-    )
+    return f"| {label} | {jct.mean():.2f} {span} | {paired(jct, best)} | {paired(jct, same_mode)} |"
 
 
 def main(argv: list[str]) -> int:
@@ -58,6 +60,16 @@ def main(argv: list[str]) -> int:
     best_map = episode_jcts(main_dir, best_name)
     seeds = sorted(best_map)
     best = np.array([best_map[s] for s in seeds])
+    fixed_name = min(
+        (
+            n
+            for n, p in results["policies"].items()
+            if not p["oracle"] and not p["learned"] and not n.endswith("@elastic")
+        ),
+        key=lambda n: results["policies"][n]["mean_jct"],
+    )
+    fixed_map = episode_jcts(main_dir, fixed_name)
+    fixed = np.array([fixed_map[s] for s in seeds])
     per_seed = []
     for d in seed_dirs:
         m = episode_jcts(d, "tapfinger")
@@ -66,15 +78,16 @@ def main(argv: list[str]) -> int:
         per_seed.append(np.array([m[s] for s in seeds]))
     shipped = episode_jcts(main_dir, "tapfinger")
     print(
-        f"{results['scenario']}: best fair baseline {best_name} {best.mean():.2f} "
-        f"({len(seeds)} paired episodes, seeds {seeds[0]}..{seeds[-1]})\n"
+        f"{results['scenario']}: best fair baseline {best_name} {best.mean():.2f}, best "
+        f"non-elastic {fixed_name} {fixed.mean():.2f} ({len(seeds)} paired episodes, seeds "
+        f"{seeds[0]}..{seeds[-1]})\n"
     )
-    print("| tapfinger | mean JCT | 95% CI | Δ vs best | Δ 95% CI | Δ % |")
-    print("|---|---|---|---|---|---|")
+    print(f"| tapfinger | mean JCT [95% CI] | Δ vs {best_name} [CI] | Δ vs {fixed_name} [CI] |")
+    print("|---|---|---|---|")
     for d, jct in zip(seed_dirs, per_seed):
-        print(row(f"seed run `{d.parent.name}`", jct, best))
-    print(row(f"mean of {len(per_seed)} seeds", np.mean(per_seed, axis=0), best))
-    print(row("shipped", np.array([shipped[s] for s in seeds]), best))
+        print(row(f"seed run `{d.parent.name}`", jct, best, fixed))
+    print(row(f"**mean of {len(per_seed)} seeds**", np.mean(per_seed, axis=0), best, fixed))
+    print(row("shipped", np.array([shipped[s] for s in seeds]), best, fixed))
     return 0
 
 
