@@ -24,8 +24,8 @@ any allocation); types never seen yet get the longest estimate so far. What a re
 replaces the estimate (as the source uses the durations it has): under ``information:
 profiled`` the slots at the packed allocation come from the told speed table (exactly as the
 simulator runs a task of that work, :class:`~.sjf.SlotsTable`), under ``work_known: true`` the
-work is the told one. Fit and history are kept across episodes (``history``), warm in
-evaluation. The score of a pair is
+work is the told one. The rates and finished works seen are kept across episodes
+(``history``), warm in evaluation. The score of a pair is
 ``alignment / max alignment + srpt x (1 - duration / max duration)`` over the feasible pairs
 (``srpt=1`` by default). Tasks are packed pair by pair, across all clusters at once.
 Non-preemptive: running tasks are never resized, also in elastic mode.
