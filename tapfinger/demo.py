@@ -1,5 +1,6 @@
 """The demo behind ``make demo``: train the quickstart config briefly, then evaluate against the
-baselines (with the shipped quickstart policy too, when ``checkpoints/quickstart.pt`` exists).
+baselines in both modes (with the shipped quickstart policy, when ``checkpoints/quickstart.pt``
+exists).
 
 Outputs go to ``runs/demo/`` (the demo's own folder, replaced on every run).
 """
@@ -12,7 +13,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINES = "random,min,fifo,sjf,tiresias,optimus,drf,tetris"
 
 
 def main() -> int:
@@ -50,11 +50,13 @@ def main() -> int:
             "--config",
             str(ROOT / "configs" / "quickstart.yaml"),
             "--policies",
-            f"tapfinger,{BASELINES}",
+            "all",  # every baseline in both modes (NAME@elastic), the oracles, the checkpoint
             "--checkpoint",
             str(checkpoint),
             "--episodes",
             "20",
+            "--workers",
+            "2",
             "--out",
             str(demo / "eval"),
         ]
