@@ -19,21 +19,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ELASTIC = "@elastic"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tapfinger.policies.registry import ELASTIC_SUFFIX as ELASTIC
+from tapfinger.statistics import best_fair_baseline
 
 
 def fmt(p: dict[str, Any]) -> str:
     lo, hi = p["mean_jct_ci"]
     return f"{p['mean_jct']:.2f} [{lo:.2f}, {hi:.2f}]"
-
-
-def best_of(policies: dict[str, dict], elastic: bool) -> str | None:
-    fair = [
-        n
-        for n, p in policies.items()
-        if not p["oracle"] and not p["learned"] and n.endswith(ELASTIC) == elastic
-    ]
-    return min(fair, key=lambda n: policies[n]["mean_jct"]) if fair else None
 
 
 def bounds(policies: dict[str, dict]) -> tuple[float, float]:
@@ -60,7 +54,7 @@ def main(argv: list[str]) -> int:
     print("|---|---|---|---|---|---|---|---|")
     for name, r in loaded:
         pol = r["policies"]
-        fixed, elastic = best_of(pol, False), best_of(pol, True)
+        fixed, elastic = best_fair_baseline(pol, False), best_fair_baseline(pol, True)
         best = r["best_baseline"]
         per_task, pooled = bounds(pol)
         srpt = fmt(pol["srpt@elastic"]) if "srpt@elastic" in pol else "n/a"

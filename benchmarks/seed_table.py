@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tapfinger.statistics import bootstrap_ci
+from tapfinger.statistics import best_fair_baseline, bootstrap_ci
 
 
 def episode_jcts(folder: Path, policy: str) -> dict[int, float]:
@@ -60,14 +60,7 @@ def main(argv: list[str]) -> int:
     best_map = episode_jcts(main_dir, best_name)
     seeds = sorted(best_map)
     best = np.array([best_map[s] for s in seeds])
-    fixed_name = min(
-        (
-            n
-            for n, p in results["policies"].items()
-            if not p["oracle"] and not p["learned"] and not n.endswith("@elastic")
-        ),
-        key=lambda n: results["policies"][n]["mean_jct"],
-    )
+    fixed_name = best_fair_baseline(results["policies"], elastic=False)
     fixed_map = episode_jcts(main_dir, fixed_name)
     fixed = np.array([fixed_map[s] for s in seeds])
     per_seed = []

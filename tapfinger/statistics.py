@@ -17,6 +17,7 @@ import numpy as np
 
 from tapfinger.eval_types import EPISODE_METRICS, EpisodeResult, EvalRequest
 from tapfinger.policies import policy_entry
+from tapfinger.policies.registry import ELASTIC_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,21 @@ def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if np.isfinite(values).all() else float("nan")
 
 
+def best_fair_baseline(policies: dict[str, dict], elastic: bool | None = None) -> str | None:
+    """The lowest mean JCT among the rule-based policies without privileged facts (no oracle,
+    nothing learned) of results.json's ``policies``; ``elastic`` True / False keeps only the
+    ``@elastic`` variants / only the others (None: both modes)."""
+    candidates = [
+        n
+        for n, p in policies.items()
+        if not p["oracle"]
+        and not p["learned"]
+        and math.isfinite(p["mean_jct"])
+        and (elastic is None or n.endswith(ELASTIC_SUFFIX) == elastic)
+    ]
+    return min(candidates, key=lambda n: policies[n]["mean_jct"]) if candidates else None
+
+
 def summarize(request: EvalRequest, results: Sequence[EpisodeResult]) -> dict[str, Any]:
     """The ``policies`` and ``best_baseline`` sections of results.json from episode results."""
     ev = request.config.eval
@@ -99,13 +115,7 @@ def summarize(request: EvalRequest, results: Sequence[EpisodeResult]) -> dict[st
                     values[m], confidence=ev.confidence, resamples=ev.bootstrap, seed=ev.seed
                 )
         policies[name] = entry
-    # The best baseline: rule-based without privileged facts (no oracle, nothing learned).
-    candidates = [
-        n
-        for n in request.policies
-        if policy_entry(n).baseline and math.isfinite(policies[n]["mean_jct"])
-    ]
-    best = min(candidates, key=lambda n: policies[n]["mean_jct"]) if candidates else None
+    best = best_fair_baseline(policies)
     for name, entry in policies.items():
         if best is None:
             entry["diff_to_best"] = None
