@@ -163,11 +163,19 @@ def test_one_tasks_work_is_hidden_until_it_finishes(information: str, elastic: b
         assert rounds >= 3, f"{name}: the hidden task finished too soon to prove anything"
 
 
+@pytest.mark.parametrize("work_known", [False, True])
 @pytest.mark.parametrize("elastic", [False, True])
-def test_a_types_speed_table_is_hidden_until_a_task_of_it_runs(elastic: bool) -> None:
+def test_a_types_speed_table_is_hidden_until_a_task_of_it_runs(
+    elastic: bool, work_known: bool
+) -> None:
+    # Also when the work is told (Optimus and Tetris then read it): speeds stay unknown.
     for name in fair_names(elastic):
-        env_a = world(elastic=elastic)
-        env_b = world(elastic=elastic, lm_speed={**GPU_BOUND, "gpu_work": 12.0, "comm": 0.0})
+        env_a = world(elastic=elastic, work_known=work_known)
+        env_b = world(
+            elastic=elastic,
+            work_known=work_known,
+            lm_speed={**GPU_BOUND, "gpu_work": 12.0, "comm": 0.0},
+        )
         assert env_a.speed.base[LM].tolist() != env_b.speed.base[LM].tolist()
         rounds = play_pair(name, env_a, env_b, type_ran)
         assert env_a.sim.slot >= 3, f"{name}: no lm task arrived before the comparison stopped"
