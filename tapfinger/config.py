@@ -37,6 +37,9 @@ class ModelConfig:
     """Centralised critic on the global state (MAPPO) or local critic (IPPO)."""
     shared_actor: bool = True
     """One actor shared by all agents (true) or one per agent."""
+    fused: bool = True
+    """HGT computed densely on the padded observations (same parameters and outputs as PyG's
+    sparse ``HGTConv``, several times faster); false runs PyG's message passing."""
 
     def validate(self, prefix: str = "model") -> None:
         for key in ("hidden", "layers", "heads"):

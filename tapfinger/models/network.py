@@ -15,12 +15,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.distributions import Categorical
-from torch_geometric.nn import HGTConv
 
 from envs.observation import Dims
 from tapfinger.config import ModelConfig
 from tapfinger.graph import METADATA, build_graph_batch
+from tapfinger.models.dense_hgt import DenseGraph, DenseHGTConv
 from tapfinger.models.han import PerGraphHANConv
+
+#: Largest batch that runs HGT densely: the dense layer wins on the small batches of acting
+#: (one round, a few envs), PyG's sparse message passing on the large ones of an update, where
+#: the padded attention of the dense layer does several times the work (benchmarks/
+#: train_throughput.py times both). Both compute the same function (tested).
+DENSE_HGT_MAX_BATCH = 32
 
 #: Logit given to masked choices: finite, so probabilities are exactly 0 and entropies never NaN.
 MASKED = -1e9
@@ -81,12 +87,21 @@ class Decision:
 
 
 class Encoder(nn.Module):
-    """Node embeddings of clusters, pending and running tasks, by graph attention or an MLP."""
+    """Node embeddings of clusters, pending and running tasks, by graph attention or an MLP.
+
+    :meth:`forward` returns per-slot embeddings of the padded observation: clusters
+    ``[B, N, H]``, pending slots ``[B, W, H]`` and running slots ``[B, R, H]``, zero on padded
+    slots. HGT runs densely on the padded tensors (:class:`DenseHGTConv`) unless
+    ``model.fused`` is false, then as PyG message passing on the batched graph; HAN always runs
+    on the graph; the MLP ablation needs no graph.
+    """
 
     def __init__(self, dims: Dims, feat: dict[str, int], cfg: ModelConfig) -> None:
         super().__init__()
         h = cfg.hidden
         self.backbone = cfg.backbone
+        self.dense = cfg.backbone == "mlp" or (cfg.backbone == "hgt" and cfg.fused)
+        self.dense_max_batch = DENSE_HGT_MAX_BATCH
         self.inp = nn.ModuleDict({k: nn.Linear(v, h) for k, v in feat.items()})
         if cfg.backbone == "mlp":
             # Ablation without a graph network: each task sees its own features and its agent's
@@ -97,7 +112,7 @@ class Encoder(nn.Module):
             self.convs = nn.ModuleList()
         else:
             # HAN: semantic attention per observation graph, not over the whole batch.
-            conv = HGTConv if cfg.backbone == "hgt" else PerGraphHANConv
+            conv = DenseHGTConv if cfg.backbone == "hgt" else PerGraphHANConv
             self.convs = nn.ModuleList(
                 [conv(h, h, METADATA, heads=cfg.heads) for _ in range(cfg.layers)]
             )
@@ -106,19 +121,45 @@ class Encoder(nn.Module):
             [nn.ModuleDict({k: nn.LayerNorm(h) for k in feat}) for _ in range(depth)]
         )
 
-    def forward(self, graph) -> dict[str, torch.Tensor]:
-        data = graph.data
-        x = {k: torch.relu(self.inp[k](data[k].x)) for k in self.inp}
+    def forward(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """``(clusters [B, N, H], pending slots [B, W, H], running slots [B, R, H])``."""
+        if not self.dense or (
+            self.backbone == "hgt" and obs["clusters"].shape[0] > self.dense_max_batch
+        ):
+            return self._graph_forward(obs)
+        x = {
+            "cluster": torch.relu(self.inp["cluster"](obs["clusters"])),
+            "task": torch.relu(self.inp["task"](obs["pending"])),
+            "running": torch.relu(self.inp["running"](obs["running"])),
+        }
         if self.backbone == "mlp":
-            me = x["cluster"][graph.me_index]
+            rows = torch.arange(x["cluster"].shape[0], device=x["cluster"].device)
+            me = x["cluster"][rows, obs["agent"].to(torch.uint8).argmax(-1)].unsqueeze(1)
             out = {
                 "cluster": x["cluster"],
-                "task": self.mix["task"](torch.cat([x["task"], me[graph.task_batch]], -1)),
-                "running": self.mix["running"](
-                    torch.cat([x["running"], me[graph.running_batch]], -1)
-                ),
+                **{
+                    k: self.mix[k](torch.cat([x[k], me.expand(-1, x[k].shape[1], -1)], -1))
+                    for k in ("task", "running")
+                },
             }
-            return {k: self.norms[0][k](x[k] + torch.relu(out[k])) for k in x}
+            x = {k: self.norms[0][k](x[k] + torch.relu(out[k])) for k in x}
+        else:
+            graph = DenseGraph.from_observations(obs)
+            h = torch.cat([x["cluster"], x["task"], x["running"]], dim=1)
+            for conv, norm in zip(self.convs, self.norms):
+                h = h + torch.relu(conv.dense_forward(h, graph))
+                h = torch.cat([norm[t](p) for t, p in zip(graph.sizes, graph.split(h))], dim=1)
+            x = dict(zip(graph.sizes, graph.split(h)))
+        return (
+            x["cluster"],
+            x["task"] * obs["pending_mask"].unsqueeze(-1).to(x["task"].dtype),
+            x["running"] * obs["running_mask"].unsqueeze(-1).to(x["running"].dtype),
+        )
+
+    def _graph_forward(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        graph = build_graph_batch(obs)
+        data = graph.data
+        x = {k: torch.relu(self.inp[k](data[k].x)) for k in self.inp}
         edges = {et: data[et].edge_index for et in data.edge_types}
         batches = {k: data[k].batch for k in x}
         for conv, norm in zip(self.convs, self.norms):
@@ -129,7 +170,21 @@ class Encoder(nn.Module):
             x = {
                 k: norm[k](x[k] + torch.relu(out[k])) if out.get(k) is not None else x[k] for k in x
             }
-        return x
+        b, n = obs["clusters"].shape[:2]
+        return (
+            x["cluster"].view(b, n, -1),
+            gather_slots(x["task"], graph.task_slot_index),
+            gather_slots(x["running"], graph.running_slot_index),
+        )
+
+
+def gather_slots(nodes: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Per-slot rows of node embeddings ``[num_nodes, H]`` by a ``[B, S]`` node index (-1: zero)."""
+    safe = index.clamp(min=0)
+    if nodes.shape[0] == 0:
+        return torch.zeros(*index.shape, nodes.shape[-1], dtype=nodes.dtype, device=nodes.device)
+    out = nodes[safe]
+    return out * (index >= 0).unsqueeze(-1).to(out.dtype)
 
 
 class TapFingerNet(nn.Module):
@@ -162,35 +217,17 @@ class TapFingerNet(nn.Module):
 
     # ------------------------------------------------------------------ encoding
     def encode(self, obs: dict[str, torch.Tensor]):
-        """Embeddings: the agent's query context [B, 2H] and the pointer keys [B, A, H]."""
-        graph = build_graph_batch(obs)
-        x = self.encoder(graph)
-        b = obs["pending"].shape[0]
-        h = self.cfg.hidden
-        me = x["cluster"][graph.me_index]
-        n = self.dims.clusters
-        pooled = x["cluster"].view(b, n, h).mean(dim=1)
+        """Embeddings: the agent's query context [B, 2H], the pointer keys [B, 1 + A, H] (no-op
+        first) and the local critic's features [B, 3H]."""
+        clusters, pending, running = self.encoder(obs)
+        rows = torch.arange(clusters.shape[0], device=clusters.device)
+        me = clusters[rows, obs["agent"].to(torch.uint8).argmax(-1)]
+        pooled = clusters.mean(dim=1)
         context = torch.cat([me, pooled], dim=-1)
-        slots = [self._gather(x["task"], graph.task_slot_index)]
-        if self.dims.elastic:
-            slots.append(self._gather(x["running"], graph.running_slot_index))
-        tasks = torch.cat(slots, dim=1)
+        tasks = torch.cat([pending, running], dim=1) if self.dims.elastic else pending
         keys = torch.cat([self.noop_key(context).unsqueeze(1), tasks], dim=1)
-        local = torch.cat(
-            [me, self._masked_mean(tasks[:, : self.dims.window], obs["pending_mask"]), pooled],
-            dim=-1,
-        )
+        local = torch.cat([me, self._masked_mean(pending, obs["pending_mask"]), pooled], dim=-1)
         return context, keys, local
-
-    @staticmethod
-    def _gather(nodes: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        safe = index.clamp(min=0)
-        if nodes.shape[0] == 0:
-            return torch.zeros(
-                *index.shape, nodes.shape[-1], dtype=nodes.dtype, device=nodes.device
-            )
-        out = nodes[safe]
-        return out * (index >= 0).unsqueeze(-1).to(out.dtype)
 
     @staticmethod
     def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
