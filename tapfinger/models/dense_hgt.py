@@ -2,15 +2,14 @@
 
 An observation graph (:mod:`tapfinger.graph`) is tiny: N clusters, at most W pending and R
 running task slots. PyG's :class:`torch_geometric.nn.HGTConv` runs it as sparse message passing
-over a batched union (index building, gathers, a scatter softmax per call): about 1 ms per layer
-at batch 1 and most of a training update. :class:`DenseHGTConv` is an ``HGTConv`` (same
-parameters, same ``state_dict`` keys, so checkpoints load into either) that can also run on the
-padded tensors directly (:class:`DenseGraph`): all nodes of an observation in one ``[B, S, C]``
-tensor, one ``[S, V]`` boolean mask per observation over its (edge type, source) pairs, and the
-attention of each destination node as one softmax over the sources of all its incoming edge
-types, which is HGT's per-destination softmax; padded slots are never sources. Outputs of valid nodes equal ``HGTConv.forward`` on the
-graph built by :func:`tapfinger.graph.build_graph_batch` (tested to float32 precision); rows of
-padded slots are finite and must be ignored by the caller.
+over a batched union (index building, gathers, a scatter softmax per edge type): about 1 ms per
+layer at batch 1. :class:`DenseHGTConv` is an ``HGTConv`` (same parameters, same ``state_dict``
+keys, so checkpoints load into either) that can also run on the padded node rows directly
+(:class:`DenseGraph`): HGT's relation transforms are folded into one weight per node type, and
+each destination attends in one masked softmax over the sources of all its incoming edge types,
+which is HGT's per-destination softmax; padded slots are never sources. Outputs of valid nodes
+equal ``HGTConv.forward`` on the graph of :func:`tapfinger.graph.build_graph_batch` (tested to
+float32 precision); rows of padded slots are finite and ignored by the caller.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.distributions import Categorical
+from tapfinger.models.distributions import LeanCategorical
 
 from envs.observation import Dims
 from tapfinger.config import ModelConfig
@@ -285,7 +285,7 @@ class TapFingerNet(nn.Module):
                 scores = torch.cat([scores[:, :1] + self.noop_bias, scores[:, 1:]], dim=1)
             else:  # ablation: uniform over valid tasks
                 scores = torch.zeros(b, keys.shape[1], device=dev)
-            dist_t = Categorical(logits=masked_logits(scores, task_mask))
+            dist_t = LeanCategorical(masked_logits(scores, task_mask))
             if first_probs is None:
                 first_probs = dist_t.probs
             if actions is not None:
@@ -300,7 +300,7 @@ class TapFingerNet(nn.Module):
             chosen = keys[rows, task]
             ctx_task = torch.cat([chosen, context[:, : self.cfg.hidden]], dim=-1)
             cm = cpu_mask[rows, task]
-            dist_c = Categorical(logits=masked_logits(self.cpu_head(ctx_task), cm))
+            dist_c = LeanCategorical(masked_logits(self.cpu_head(ctx_task), cm))
             if actions is not None:
                 cpu = actions[:, 3 * j + 1]
             elif greedy:
@@ -309,7 +309,7 @@ class TapFingerNet(nn.Module):
                 cpu = dist_c.sample()
             gm = gpu_mask[rows, task]
             ctx_gpu = torch.cat([ctx_task, self.cpu_embed(cpu)], dim=-1)
-            dist_g = Categorical(logits=masked_logits(self.gpu_head(ctx_gpu), gm))
+            dist_g = LeanCategorical(masked_logits(self.gpu_head(ctx_gpu), gm))
             if actions is not None:
                 gpu = actions[:, 3 * j + 2]
             elif greedy:

@@ -8,7 +8,6 @@ parameter change.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -138,7 +137,7 @@ def test_dense_graph_has_the_graph_builders_edges() -> None:
     _, _, t = net_and_batch("paper_synthetic", {}, rounds=8)
     g = build_graph_batch(t)
     dense = DenseGraph.from_observations(t)
-    b, n = t["agent"].shape
+    n = t["agent"].shape[1]
     w, r = t["pending"].shape[1], t["running"].shape[1]
     counts = {et: g.data[et].edge_index.shape[1] for et in EDGE_TYPES}
     cm, tm = dense.cluster_mask[:, 0], dense.task_mask[:, 0]
@@ -148,4 +147,4 @@ def test_dense_graph_has_the_graph_builders_edges() -> None:
     assert int(tm[:, w:, n:].sum()) == counts[EDGE_TYPES[3]]  # rev_runs_on
     assert int(cm[..., w + r :].sum()) == counts[EDGE_TYPES[4]]  # links
     assert not tm[:, :w, n:].any() and not tm[:, w:, :n].any()
-    assert np.array_equal(dense.sizes["task"], w)
+    assert dense.sizes == {"cluster": n, "task": w, "running": r}
