@@ -75,9 +75,9 @@ def training_throughput(
         collect, log = trainer.collect, trainer._log
         mark: dict[str, float] = {}
 
-        def timed_collect(state):
+        def timed_collect(collector):
             mark["start"] = time.perf_counter()
-            out = collect(state)
+            out = collect(collector)
             mark["collected"] = time.perf_counter()
             return out
 

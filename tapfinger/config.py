@@ -107,8 +107,16 @@ class TrainConfig:
     """Baselines evaluated beside the policy at every evaluation."""
     checkpoint_every: int = 0
     """Keep a numbered checkpoint every this many steps; 0 keeps only latest and best."""
+    rollout_workers: int = 0
+    """Worker processes that collect rollouts at the same time, each with its share of the
+    ``num_envs`` environments (one core each); 0 collects in the learner's process."""
 
     def validate(self, prefix: str = "train") -> None:
+        if self.rollout_workers > self.num_envs:
+            raise ConfigError(
+                f"{prefix}.rollout_workers: at most train.num_envs ({self.num_envs}), "
+                f"got {self.rollout_workers}"
+            )
         positive = (
             "total_steps",
             "num_envs",
@@ -136,6 +144,7 @@ class TrainConfig:
             "critic_warmup",
             "checkpoint_every",
             "eval_seed",
+            "rollout_workers",
         ):
             v = getattr(self, key)
             if not (v >= 0 and math.isfinite(v)):

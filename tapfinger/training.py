@@ -34,13 +34,21 @@ from tapfinger.checkpoint import (
     save_atomic,
     shape_signature,
 )
+from tapfinger.collectors import (
+    Collected,
+    InlineCollector,
+    ProcessCollector,
+    RolloutWorker,
+)
 from tapfinger.config import ExperimentConfig, config_to_dict, hparam_table
 from tapfinger.eval_types import TRAIN_SEED_BASE
-from tapfinger.graph import to_tensors
 from tapfinger.playing import play_episode, ready_policy, warm_state
 from tapfinger.policies import make_policy, policy_entry
-from tapfinger.policies.learned import act_batch, flatten_states, model_inputs, net_value
 from tapfinger.statistics import mean_summary
+
+#: Offset of the rollout workers' seed streams from the run's first training seed (the warm
+#: start and in-process collection count up from that first seed, never this far).
+WORKER_SEED_OFFSET = 50_000
 
 
 class Trainer:
@@ -73,6 +81,7 @@ class Trainer:
         self.episodes = 0
         self.bc_env_steps = 0
         self.next_seed = TRAIN_SEED_BASE + tc.seed * 100_000
+        self.env_episodes = [0] * tc.num_envs  # episodes begun per env under rollout workers
         self.best_jct = float("inf")
         self.best_step = -1
         self.last_eval: dict[str, float] = {}
@@ -110,6 +119,7 @@ class Trainer:
                 "episodes": self.episodes,
                 "bc_env_steps": self.bc_env_steps,
                 "next_seed": self.next_seed,
+                "env_episodes": list(self.env_episodes),
                 "best_step": self.best_step,
                 "wall_s": self.wall_offset + (time.perf_counter() - self._t0),
             },
@@ -134,6 +144,7 @@ class Trainer:
         self.global_step, self.iteration = int(c["global_step"]), int(c["iteration"])
         self.episodes, self.next_seed = int(c["episodes"]), int(c["next_seed"])
         self.bc_env_steps = int(c["bc_env_steps"])
+        self.env_episodes = [int(v) for v in c.get("env_episodes", self.env_episodes)]
         self.best_step, self.wall_offset = int(c["best_step"]), float(c["wall_s"])
         self.best_jct = float(ckpt["best_jct"])
         self.norm.load_state_dict(ckpt["value_norm"])
@@ -154,61 +165,31 @@ class Trainer:
         self.next_seed += 1
         return self.next_seed - 1
 
-    def _reset_env(self, env: EdgeClusterEnv) -> tuple[dict, dict]:
-        return env.reset(seed=self._take_seed())
-
-    def collect(self, state: list[tuple[dict, dict]]) -> tuple[Rollout, np.ndarray, list[dict]]:
-        """Step every env ``rollout_steps`` rounds with the sampling policy."""
+    def _collector(self) -> InlineCollector | ProcessCollector:
+        """The rollout collector of ``train.rollout_workers`` (0: in this process)."""
         tc = self.cfg.train
-        n = len(self.agents)
-        ro = Rollout()
-        finished: list[dict] = []
-        for _ in range(tc.rollout_steps):
-            obs_list, facts = flatten_states(state, self.agents)
-            states = np.repeat(np.stack([env.state() for env in self.envs]), n, axis=0)
-            out = act_batch(
-                self.net,
-                obs_list,
-                facts,
-                num_agents=n,
-                greedy=False,
-                bayes=self.cfg.model.bayes,
-                device=self.device,
-                states=states,
+        if tc.rollout_workers == 0:
+            worker = RolloutWorker(
+                self.envs, self.net, self.cfg, lambda _env: self._take_seed(), self.device
             )
-            rewards = np.zeros(len(obs_list))
-            dones = np.zeros(len(obs_list))
-            slots = np.zeros(len(obs_list))
-            new_state = []
-            for e, env in enumerate(self.envs):
-                acts = {a: out.env_actions[e * n + i] for i, a in enumerate(self.agents)}
-                obs, rew, term, trunc, infos = env.step(acts)
-                for i, a in enumerate(self.agents):
-                    rewards[e * n + i] = rew[a] * tc.reward_scale
-                    slots[e * n + i] = infos[a]["slots_elapsed"]
-                    dones[e * n + i] = float(term[a] or trunc[a])
-                if not env.agents:
-                    finished.append(infos[self.agents[0]]["episode"])
-                    self.episodes += 1
-                    obs, infos = self._reset_env(env)
-                new_state.append((obs, infos))
-            state[:] = new_state
-            ro.obs.append(out.stacked)
-            ro.state.append(states.astype(np.float32))
-            ro.actions.append(out.actions)
-            ro.logp.append(out.logp)
-            ro.keep.append(out.keep)
-            ro.values.append(out.value * self.norm.std + self.norm.mean)
-            ro.rewards.append(rewards)
-            ro.dones.append(dones)
-            ro.slots.append(slots)
-            self.global_step += len(self.envs)
-        obs_list, _ = flatten_states(state, self.agents)
-        states = np.repeat(np.stack([env.state() for env in self.envs]), n, axis=0)
-        t = to_tensors(model_inputs(obs_list), self.device)
-        with torch.no_grad():
-            last = net_value(self.net, t, states, self.device) * self.norm.std + self.norm.mean
-        return ro, last, finished
+            return InlineCollector(worker)
+        return ProcessCollector(
+            self.cfg,
+            teacher_scenario(self.cfg),
+            tc.rollout_workers,
+            seed_start=TRAIN_SEED_BASE + tc.seed * 100_000 + WORKER_SEED_OFFSET,
+            episodes=self.env_episodes,
+        )
+
+    def collect(self, collector: InlineCollector | ProcessCollector) -> Collected:
+        """One rollout from every env with the current network (sampling)."""
+        self.net.eval()
+        col = collector.collect(self.net, self.norm.mean, self.norm.std, self.iteration)
+        self.global_step += col.steps
+        self.episodes += len(col.finished)
+        if isinstance(collector, ProcessCollector):
+            self.env_episodes = list(collector.episodes)
+        return col
 
     def update(
         self, ro: Rollout, last: np.ndarray, train_policy: bool = True
@@ -279,7 +260,8 @@ class Trainer:
         self._t0 = time.perf_counter()
         if self.global_step == 0 and tc.bc_steps > 0:
             self._warm_start()
-        state = [self._reset_env(env) for env in self.envs]
+        collector = self._collector()
+        collector.start()
         bar = tqdm(
             total=tc.total_steps,
             initial=min(self.global_step, tc.total_steps),
@@ -294,14 +276,31 @@ class Trainer:
             else None
         )
         sps = 0.0
+        try:
+            sps = self._loop(collector, bar, next_eval, next_keep)
+        finally:
+            collector.close()
+        bar.close()
+        self.writer.flush()
+        summary = self._summary(sps)
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        self.writer.close()
+        return summary
+
+    def _loop(self, collector, bar, next_eval: int, next_keep: int | None) -> float:
+        """PPO iterations until the budget; returns the last iteration's steps per second."""
+        tc = self.cfg.train
+        sps = 0.0
         while self.global_step < tc.total_steps:
             t_iter = time.perf_counter()
             step0 = self.global_step
-            ro, last, finished = self.collect(state)
-            stats, adv, ret = self.update(ro, last, self.iteration >= tc.critic_warmup)
+            col = self.collect(collector)
+            stats, adv, ret = self.update(
+                col.rollout, col.last_value, self.iteration >= tc.critic_warmup
+            )
             self.iteration += 1
             sps = (self.global_step - step0) / (time.perf_counter() - t_iter)
-            self._log(stats, ro, adv, ret, finished, sps)
+            self._log(stats, col.rollout, adv, ret, col.finished, sps)
             bar.update(self.global_step - step0)
             if self.global_step >= next_eval or self.global_step >= tc.total_steps:
                 jct = self._evaluate_and_keep_best()
@@ -313,12 +312,7 @@ class Trainer:
             if next_keep is not None and self.global_step >= next_keep:
                 self.save(f"step_{self.global_step}.pt")
                 next_keep += tc.checkpoint_every
-        bar.close()
-        self.writer.flush()
-        summary = self._summary(sps)
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        self.writer.close()
-        return summary
+        return sps
 
     def _warm_start(self) -> None:
         """Behaviour cloning from ``train.bc_policy`` (DESIGN §5.3.1), then an evaluation."""

@@ -148,7 +148,9 @@ def ppo_update(
         order = generator.permutation(n)
         for start in range(0, n, mb_size):
             idx = order[start : start + mb_size]
-            obs = to_tensors({k: batch[k][idx] for k in obs_keys}, device)
+            # A central critic reads the global state and the agent's one-hot only.
+            keys = obs_keys if local_critic else ["agent"]
+            obs = to_tensors({k: batch[k][idx] for k in keys}, device)
             state = torch.as_tensor(batch["state"][idx], device=device)
             target = torch.as_tensor(targets[idx], dtype=torch.float32, device=device)
             local = net.encode(obs)[2] if local_critic else None

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from tapfinger.models.distributions import LeanCategorical
 
 from envs.observation import Dims
 from tapfinger.config import ModelConfig
 from tapfinger.graph import METADATA, build_graph_batch
 from tapfinger.models.dense_hgt import DenseGraph, DenseHGTConv
+from tapfinger.models.distributions import LeanCategorical
 from tapfinger.models.han import PerGraphHANConv
 
 #: Largest batch that runs HGT densely: the dense layer wins on the small batches of acting
@@ -102,6 +102,7 @@ class Encoder(nn.Module):
         self.backbone = cfg.backbone
         self.dense = cfg.backbone == "mlp" or (cfg.backbone == "hgt" and cfg.fused)
         self.dense_max_batch = DENSE_HGT_MAX_BATCH
+        self.fused = cfg.backbone == "hgt" and cfg.fused
         self.inp = nn.ModuleDict({k: nn.Linear(v, h) for k, v in feat.items()})
         if cfg.backbone == "mlp":
             # Ablation without a graph network: each task sees its own features and its agent's
@@ -165,6 +166,8 @@ class Encoder(nn.Module):
         for conv, norm in zip(self.convs, self.norms):
             if isinstance(conv, PerGraphHANConv):
                 out = conv(x, edges, batch_dict=batches, num_graphs=graph.num_graphs)
+            elif self.fused:
+                out = conv.sparse_forward(x, edges)
             else:
                 out = conv(x, edges)
             x = {

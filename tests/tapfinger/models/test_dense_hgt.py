@@ -1,9 +1,9 @@
-"""The dense HGT layer computes what PyG's sparse ``HGTConv`` computes, on real observations.
+"""The fused HGT layer computes what PyG's ``HGTConv`` computes, on real observations.
 
-Same parameters (one module, two forwards): node embeddings, decisions and gradients agree to
-float32 precision in every mode, with empty node types, with the elastic running slots, for a
-batch on either side of the dense/sparse switch; the folded weights' cache follows every
-parameter change.
+One module, three forwards (dense, folded message passing, PyG's): node embeddings, decisions
+and gradients agree to float32 precision in every mode, with empty node types, with the
+elastic running slots, at any batch size; the folded weights' cache follows every parameter
+change.
 """
 
 from __future__ import annotations
@@ -31,18 +31,29 @@ def net_and_batch(scenario: str, overrides: dict, rounds: int = 30, seed: int = 
     env = edge_cluster_v0.parallel_env(scenario, **overrides)
     torch.manual_seed(seed)
     net = build_network(env, ExperimentConfig(model=ModelConfig(hidden=16, heads=2)))
-    net.encoder.dense_max_batch = 10**9  # the dense path at any batch size
+    net.encoder.dense_max_batch = 10**9  # the dense path at any batch size, when dense
     pool = observation_pool(env, rounds, seed=seed)
     return env, net, to_tensors(model_inputs([o for o, _ in pool]))
 
 
-def both_paths(net, fn):
-    out = []
-    for dense in (True, False):
-        net.encoder.dense = dense
-        out.append(fn())
-    net.encoder.dense = True
+#: (dense, fused) of the encoder: the dense layer, the folded message passing, PyG's HGTConv.
+PATHS = {"dense": (True, True), "folded sparse": (False, True), "pyg": (False, False)}
+
+
+def paths(net, fn) -> dict:
+    """``fn()`` on each path of :data:`PATHS`."""
+    out = {}
+    for name, (dense, fused) in PATHS.items():
+        net.encoder.dense, net.encoder.fused = dense, fused
+        out[name] = fn()
+    net.encoder.dense, net.encoder.fused = True, True
     return out
+
+
+def both_paths(net, fn):
+    """(each fused path's result, PyG's result) pairs."""
+    out = paths(net, fn)
+    return [(out[name], out["pyg"]) for name in ("dense", "folded sparse")]
 
 
 @pytest.mark.parametrize(("scenario", "overrides"), CASES)
@@ -50,9 +61,10 @@ def test_embeddings_equal_pyg_hgtconv(scenario, overrides) -> None:
     _, net, t = net_and_batch(scenario, overrides)
     assert t["running_mask"].any() and not t["running_mask"].all()
     with torch.no_grad():
-        dense, sparse = both_paths(net, lambda: net.encode(t))
-    for a, b in zip(dense, sparse):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        pairs = both_paths(net, lambda: net.encode(t))
+    for fused, reference in pairs:
+        for a, b in zip(fused, reference):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_empty_node_types_and_single_observations() -> None:
@@ -65,9 +77,10 @@ def test_empty_node_types_and_single_observations() -> None:
     cases.update({f"row {i}": {k: v[i : i + 1] for k, v in t.items()} for i in (0, 7, 19)})
     for name, obs in cases.items():
         with torch.no_grad():
-            dense, sparse = both_paths(net, lambda obs=obs: net.encode(obs))
-        for a, b in zip(dense, sparse):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=name)
+            pairs = both_paths(net, lambda obs=obs: net.encode(obs))
+        for fused, reference in pairs:
+            for a, b in zip(fused, reference):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=name)
 
 
 @pytest.mark.parametrize(("scenario", "overrides"), CASES[1:])
@@ -88,19 +101,20 @@ def test_gradients_equal_pyg_hgtconv(scenario, overrides) -> None:
             for n, p in net.named_parameters()
         }
 
-    dense, sparse = both_paths(net, grads)
-    assert any(g.abs().sum() > 0 for g in dense.values())
-    for name in dense:
-        torch.testing.assert_close(dense[name], sparse[name], rtol=1e-4, atol=1e-5, msg=name)
+    for fused, reference in both_paths(net, grads):
+        assert any(g.abs().sum() > 0 for g in fused.values())
+        for name in fused:
+            torch.testing.assert_close(fused[name], reference[name], rtol=1e-4, atol=1e-5, msg=name)
 
 
 @pytest.mark.parametrize(("scenario", "overrides"), CASES)
 def test_greedy_decisions_equal(scenario, overrides) -> None:
     _, net, t = net_and_batch(scenario, overrides)
     with torch.no_grad():
-        dense, sparse = both_paths(net, lambda: net.decide(t, greedy=True)[0])
-    assert torch.equal(dense.actions, sparse.actions)
-    torch.testing.assert_close(dense.task_probs, sparse.task_probs, rtol=1e-4, atol=1e-6)
+        pairs = both_paths(net, lambda: net.decide(t, greedy=True)[0])
+    for fused, reference in pairs:
+        assert torch.equal(fused.actions, reference.actions)
+        torch.testing.assert_close(fused.task_probs, reference.task_probs, rtol=1e-4, atol=1e-6)
 
 
 def test_folded_weights_follow_parameter_changes() -> None:
@@ -114,9 +128,7 @@ def test_folded_weights_follow_parameter_changes() -> None:
     opt.step()
     with torch.no_grad():
         after = net.encode(t)[1]
-        net.encoder.dense = False
-        reference = net.encode(t)[1]
-        net.encoder.dense = True
+        reference = paths(net, lambda: net.encode(t)[1])["pyg"]
     # A stale cache would leave the output where it was, far beyond the tolerance.
     assert float((before - reference).abs().max()) > 1e-2
     torch.testing.assert_close(after, reference, rtol=1e-4, atol=1e-4)
