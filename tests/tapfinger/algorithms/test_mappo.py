@@ -114,10 +114,20 @@ def trainer(tmp_path: Path):
     t.writer.close()
 
 
+def collect_once(trainer: Trainer):
+    """One rollout of the trainer's collector (its envs just reset): (rollout, last values)."""
+    collector = trainer._collector()
+    collector.start()
+    try:
+        col = trainer.collect(collector)
+    finally:
+        collector.close()
+    return col.rollout, col.last_value
+
+
 def test_one_ppo_update_on_a_real_rollout(trainer: Trainer) -> None:
     tc = trainer.cfg.train
-    state = [trainer._reset_env(env) for env in trainer.envs]
-    ro, last, _ = trainer.collect(state)
+    ro, last = collect_once(trainer)
     n_streams = tc.num_envs * len(trainer.agents)
     assert len(ro.obs) == tc.rollout_steps
     assert trainer.global_step == tc.num_envs * tc.rollout_steps
@@ -155,8 +165,7 @@ def test_one_ppo_update_on_a_real_rollout(trainer: Trainer) -> None:
 
 def test_critic_warmup_update_leaves_the_actor_untouched(trainer: Trainer) -> None:
     """``train_policy=False`` (train.critic_warmup): only the central critic's weights move."""
-    state = [trainer._reset_env(env) for env in trainer.envs]
-    ro, last, _ = trainer.collect(state)
+    ro, last = collect_once(trainer)
     before = {k: v.detach().clone() for k, v in trainer.net.named_parameters()}
     stats, _, _ = trainer.update(ro, last, train_policy=False)
     assert stats["value_loss"] > 0 and stats["policy_loss"] == 0.0 and stats["entropy"] == 0.0
