@@ -7,7 +7,10 @@ Prints four figures:
    collection and PPO update together, as the trainer itself computes it for ``charts/SPS``
    (steps of the iteration over the wall time of its collection + GAE + update), over
    ``--iterations`` iterations after ``--warmup`` ones; periodic evaluation is off. Collection
-   alone and the update time per iteration are shown beside it.
+   alone and the update time per iteration are shown beside it. Timed side by side for each
+   ``--collectors`` setting: ``inline`` (collection in the learner's process, then the update)
+   and ``overlap`` (one rollout worker process collecting the next rollout while the learner
+   updates: one core each, a policy lag of one iteration).
 2. Decision latency per round on ``--latency-scenario`` (default ``paper_hetero6``: 6 clusters),
    over ``--rounds`` rounds of a real episode driven by the (untrained, greedy) policy: each
    agent's decision alone (batch 1: stack + tensors + graph + network, actions back on the host;
@@ -25,6 +28,7 @@ Usage: ``python benchmarks/train_throughput.py [--scenario paper_synthetic] [--d
 
 from __future__ import annotations
 
+import copy
 import os
 import statistics
 import sys
@@ -41,7 +45,7 @@ from graph_build import collect as collect_observations
 from graph_build import median_ms
 
 from envs import edge_cluster_v0
-from envs.errors import InputError
+from envs.errors import ConfigError, InputError
 from tapfinger.checkpoint import build_network
 from tapfinger.cli import OneLineParser, add_set_argument, error_line
 from tapfinger.config import ExperimentConfig, load_config
@@ -202,6 +206,49 @@ def parameter_counts(net: TapFingerNet) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------------- main
+#: Collector settings timed side by side (``--collectors``): in the learner's process, and one
+#: rollout worker process whose collection overlaps the learner's update (one core each).
+COLLECTORS: dict[str, dict[str, Any]] = {
+    "config": {},
+    "inline": {"rollout_workers": 0, "overlap": False},
+    "workers2": {"rollout_workers": 2, "overlap": False},
+    "overlap": {"rollout_workers": 1, "overlap": True},
+}
+
+
+def print_throughput(args, cfg: ExperimentConfig, device: torch.device, name: str) -> None:
+    """Part 1 for one collector setting."""
+    tc = cfg.train
+    print(
+        f"\n[1] training throughput ({name}): {args.scenario}, backbone={cfg.model.backbone} "
+        f"hidden={cfg.model.hidden}, num_envs={tc.num_envs} rollout_steps="
+        f"{tc.rollout_steps} epochs={tc.epochs} minibatches={tc.minibatches}, "
+        f"rollout_workers={tc.rollout_workers} overlap={tc.overlap}"
+    )
+    t0 = time.perf_counter()
+    res = training_throughput(cfg, device, args.warmup, args.iterations)
+    sps = res["sps"]
+    print(
+        f"  env steps/s (collection + update): median {statistics.median(sps):.0f} "
+        f"[{', '.join(f'{v:.0f}' for v in sps)}]  (target >= 1000)"
+    )
+    if tc.overlap:
+        collect = "learner waits for the overlapped rollout: {:.2f} s per iteration".format(
+            statistics.median(res["steps_per_iteration"] / v for v in res["collect_sps"])
+        )
+    else:
+        collect = f"collection alone: {statistics.median(res['collect_sps']):.0f} steps/s"
+    print(
+        f"  {collect}; update: {statistics.median(res['update_s']):.2f} s per iteration "
+        f"({res['samples_per_update']} agent-samples x epochs)"
+    )
+    print(
+        f"  {res['steps_per_iteration']} steps per iteration, {args.warmup} warm-up + "
+        f"{args.iterations} timed iterations in {time.perf_counter() - t0:.1f} s; "
+        f"losses finite: {res['finite']}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="paper_synthetic", help="training config/preset")
@@ -209,9 +256,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--warmup", type=int, default=1, help="training iterations not timed")
-    parser.add_argument("--iterations", type=int, default=2, help="timed training iterations")
+    parser.add_argument("--iterations", type=int, default=4, help="timed training iterations")
     parser.add_argument("--rounds", type=int, default=200, help="timed decision rounds")
     parser.add_argument("--batch", type=int, default=64, help="graph-batch size")
+    parser.add_argument(
+        "--collectors",
+        default="inline,overlap",
+        help="collector settings timed in part 1, comma-separated: "
+        + ", ".join(COLLECTORS)
+        + " (config: as the config says)",
+    )
     add_set_argument(parser)
     parser.add_argument(
         "--skip", default="", help="comma-separated parts to skip: sps, latency, graph"
@@ -231,29 +285,15 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     if "sps" not in skip:
-        tc = cfg.train
-        print(
-            f"\n[1] training throughput: {args.scenario}, backbone={cfg.model.backbone} "
-            f"hidden={cfg.model.hidden}, num_envs={tc.num_envs} rollout_steps="
-            f"{tc.rollout_steps} epochs={tc.epochs} minibatches={tc.minibatches}"
-        )
-        t0 = time.perf_counter()
-        res = training_throughput(cfg, device, args.warmup, args.iterations)
-        sps = res["sps"]
-        print(
-            f"  env steps/s (collection + update): median {statistics.median(sps):.0f} "
-            f"[{', '.join(f'{v:.0f}' for v in sps)}]  (target >= 500)"
-        )
-        print(
-            f"  collection alone: {statistics.median(res['collect_sps']):.0f} steps/s; "
-            f"update: {statistics.median(res['update_s']):.2f} s per iteration "
-            f"({res['samples_per_update']} agent-samples x epochs)"
-        )
-        print(
-            f"  {res['steps_per_iteration']} steps per iteration, {args.warmup} warm-up + "
-            f"{args.iterations} timed iterations in {time.perf_counter() - t0:.1f} s; "
-            f"losses finite: {res['finite']}"
-        )
+        collectors = [c.strip() for c in args.collectors.split(",") if c.strip()]
+        for name in collectors:
+            if name not in COLLECTORS:
+                parser.exit(error_line(ConfigError(f"--collectors: unknown {name!r}")))
+        for name in collectors:
+            run_cfg = copy.deepcopy(cfg)
+            for key, value in COLLECTORS[name].items():
+                setattr(run_cfg.train, key, value)
+            print_throughput(args, run_cfg, device, name)
 
     if "latency" not in skip:
         res = decision_latency(args.latency_scenario, latency_cfg, device, args.rounds)

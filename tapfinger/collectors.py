@@ -14,6 +14,11 @@ returning a :class:`~tapfinger.algorithms.mappo.Rollout`. The trainer uses one o
   environment draws its episodes' seeds from its own stream (:func:`env_seed`) and each worker
   reseeds its sampling from (run seed, worker, iteration), so a run is deterministic given N, and
   resumes where its checkpoint left it.
+
+With ``train.overlap: true`` the learner submits the next rollout before it updates on the one
+it just received: workers collect rollout k+1 with the weights before update k while the learner
+computes update k (a policy lag of one iteration, as in asynchronous PPO; the stored behaviour
+log-probabilities keep PPO's ratio exact). Collection and learning then take one core each.
 """
 
 from __future__ import annotations
@@ -240,6 +245,7 @@ class ProcessCollector:
         self.episodes = list(episodes) if episodes else [0] * self.num_envs
         self.procs: list[Any] = []
         self.conns: list[Any] = []
+        self.pending = False
 
     def start(self) -> None:
         ctx = mp.get_context("spawn")  # no fork of a process that holds torch threads
@@ -272,17 +278,30 @@ class ProcessCollector:
         assert msg == expected, (msg, expected)
         return payload
 
-    def collect(self, net: Network, norm_mean: float, norm_std: float, iteration: int) -> Collected:
+    def submit(self, net: Network, norm_mean: float, norm_std: float, iteration: int) -> None:
+        """Send the current weights; every worker starts collecting its next rollout."""
+        if self.pending:
+            raise RuntimeError("a rollout is already being collected")
         payload = (weights_of(net), norm_mean, norm_std, iteration)
         for conn in self.conns:
             conn.send(("collect", payload))
+        self.pending = True
+
+    def receive(self) -> Collected:
+        """Wait for the submitted rollout: the workers' parts merged in worker order."""
         parts = []
         for w in range(len(self.conns)):
             collected, episodes = self._receive(w, "rollout")
             for g, count in episodes.items():
                 self.episodes[g] = count
             parts.append(collected)
+        self.pending = False
         return merge(parts)
+
+    def collect(self, net: Network, norm_mean: float, norm_std: float, iteration: int) -> Collected:
+        """One rollout with the current weights (submit, then wait)."""
+        self.submit(net, norm_mean, norm_std, iteration)
+        return self.receive()
 
     def close(self) -> None:
         for conn in self.conns:
@@ -293,3 +312,4 @@ class ProcessCollector:
             if proc.is_alive():
                 proc.terminate()
         self.procs, self.conns = [], []
+        self.pending = False

@@ -110,6 +110,9 @@ class TrainConfig:
     rollout_workers: int = 0
     """Worker processes that collect rollouts at the same time, each with its share of the
     ``num_envs`` environments (one core each); 0 collects in the learner's process."""
+    overlap: bool = False
+    """With rollout workers: collect the next rollout while the learner updates on this one
+    (a policy lag of one iteration; collection and learning each on their own core)."""
 
     def validate(self, prefix: str = "train") -> None:
         if self.rollout_workers > self.num_envs:
@@ -117,6 +120,8 @@ class TrainConfig:
                 f"{prefix}.rollout_workers: at most train.num_envs ({self.num_envs}), "
                 f"got {self.rollout_workers}"
             )
+        if self.overlap and self.rollout_workers == 0:
+            raise ConfigError(f"{prefix}.overlap: needs {prefix}.rollout_workers >= 1")
         positive = (
             "total_steps",
             "num_envs",

@@ -182,9 +182,20 @@ class Trainer:
         )
 
     def collect(self, collector: InlineCollector | ProcessCollector) -> Collected:
-        """One rollout from every env with the current network (sampling)."""
+        """One rollout from every env with the current network (sampling).
+
+        Under ``train.overlap`` the rollout was submitted one iteration earlier (the first one
+        now), and the next one is submitted before returning, with the current weights."""
         self.net.eval()
-        col = collector.collect(self.net, self.norm.mean, self.norm.std, self.iteration)
+        if not self.cfg.train.overlap:
+            col = collector.collect(self.net, self.norm.mean, self.norm.std, self.iteration)
+        else:
+            assert isinstance(collector, ProcessCollector)
+            if not collector.pending:
+                collector.submit(self.net, self.norm.mean, self.norm.std, self.iteration)
+            col = collector.receive()
+            if self.global_step + col.steps < self.cfg.train.total_steps:
+                collector.submit(self.net, self.norm.mean, self.norm.std, self.iteration + 1)
         self.global_step += col.steps
         self.episodes += len(col.finished)
         if isinstance(collector, ProcessCollector):

@@ -118,7 +118,10 @@ class DenseHGTConv(HGTConv):
         """Per node type: weight ``[F (1 + 2k), C]`` and bias giving ``[Q | K_e... | V_e...]``
         for its k outgoing edge types (keys scaled by ``p_rel / sqrt(D)``)."""
         if not torch.is_grad_enabled():
-            version = tuple(p._version for p in self.parameters())
+            params = self.__dict__.get("_param_list")
+            if params is None:  # parameters() walks the module tree: too slow per call
+                params = self.__dict__["_param_list"] = list(self.parameters())
+            version = tuple(p._version for p in params)
             cached = getattr(self, "_composed_cache", None)
             if cached is not None and cached[0] == version:
                 return cached[1]
