@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", help="trace file replayed in every episode instead of generating")
     add_set_argument(p)
     p.add_argument("--checkpoint", help="checkpoint for learned policies (e.g. tapfinger)")
+    p.add_argument(
+        "--elastic-checkpoint",
+        help="checkpoint of an elastic-mode training, evaluated as tapfinger@elastic on the "
+        "same arrivals (added to --policies)",
+    )
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument(
         "--overwrite", action="store_true", help="replace results already in the output folder"
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             trace=args.trace,
             checkpoint=args.checkpoint,
             workers=args.workers,
+            elastic_checkpoint=args.elastic_checkpoint,
         )
         out = check_output_dir(args.out, args.overwrite)
         try:  # fail now, not after the episodes, when the folder cannot be made

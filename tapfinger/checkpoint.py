@@ -87,9 +87,17 @@ def check_shapes(ckpt: dict, env: EdgeClusterEnv, path: str | Path) -> None:
     have = ckpt["shapes"]
     for key in ("dims", "feat", "state_size"):
         if have[key] != want[key]:
+            hint = ""
+            if key == "dims" and {**have[key], "elastic": want[key]["elastic"]} == want[key]:
+                mode = "an elastic" if have[key]["elastic"] else "a non-elastic"
+                hint = (
+                    f"; it is {mode} training's: evaluate it with --elastic-checkpoint"
+                    if have[key]["elastic"]
+                    else f"; it is {mode} training's: evaluate it on a non-elastic scenario"
+                )
             raise ConfigError(
                 f"{path}: checkpoint does not match scenario '{env.scenario.name}' "
-                f"({key}: checkpoint {have[key]}, scenario {want[key]})"
+                f"({key}: checkpoint {have[key]}, scenario {want[key]}){hint}"
             )
 
 

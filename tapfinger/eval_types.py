@@ -82,6 +82,14 @@ class EvalRequest:
     """Checkpoint handed to the policies that take one (the learned policy)."""
     workers: int = 1
     """Worker processes; 1 runs the episodes in this process."""
+    elastic_checkpoint: str | None = None
+    """Checkpoint of the learned policy's elastic variant (``tapfinger@elastic``: trained with
+    ``scenario.elastic: true``, played on the same arrivals in elastic mode)."""
+
+    def checkpoint_for(self, policy: str) -> str | None:
+        """The checkpoint that ``policy`` is built from: the elastic one for an ``@elastic``
+        variant, else ``checkpoint``."""
+        return self.elastic_checkpoint if policy.endswith("@elastic") else self.checkpoint
 
 
 @dataclass(frozen=True)

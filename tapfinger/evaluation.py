@@ -56,6 +56,7 @@ def resolve_request(
     trace: str | Path | None = None,
     checkpoint: str | Path | None = None,
     workers: int = 1,
+    elastic_checkpoint: str | Path | None = None,
 ) -> EvalRequest:
     """Check every input and build the request; bad input raises an InputError (one line).
 
@@ -68,6 +69,7 @@ def resolve_request(
         trace: A trace file replayed in every episode instead of generating tasks.
         checkpoint: Checkpoint for the policies that take one.
         workers: Worker processes.
+        elastic_checkpoint: Checkpoint of ``tapfinger@elastic`` (an elastic-mode training).
     """
     cfg = load_config(config, list(overrides))
     where = {"episodes": "--episodes", "seed": "--seed"}
@@ -81,11 +83,18 @@ def resolve_request(
         raise ConfigError(f"{where['seed']} must be non-negative, got {seed}")
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    if checkpoint is not None:
-        if not Path(checkpoint).is_file():
-            raise ConfigError(f"checkpoint file not found: {checkpoint}")
-        checkpoint = str(Path(checkpoint).resolve())
-    names = _resolve_policies(cfg, policies, checkpoint)
+    checkpoint, elastic_checkpoint = (
+        _existing_file(path, flag)
+        for path, flag in (
+            (checkpoint, "--checkpoint"),
+            (elastic_checkpoint, "--elastic-checkpoint"),
+        )
+    )
+    if elastic_checkpoint is not None and cfg.scenario.elastic:
+        raise ConfigError(
+            "--elastic-checkpoint: the scenario is elastic already; pass it as --checkpoint"
+        )
+    names = _resolve_policies(cfg, policies, checkpoint, elastic_checkpoint)
     scenario = cfg.scenario
     if trace is not None:
         path = Path(trace)
@@ -113,16 +122,29 @@ def resolve_request(
         trace_path=scenario.trace,
         checkpoint=checkpoint,
         workers=workers,
+        elastic_checkpoint=elastic_checkpoint,
     )
     # Build every policy's env and the policy once now, so bad input fails before any episode.
     for name in names:
         env = make_env(policy_scenario(name, request.config.scenario), request.trace)
-        make_policy(name, env, **policy_options(name, checkpoint))
+        make_policy(name, env, **policy_options(name, request.checkpoint_for(name)))
     return request
 
 
+def _existing_file(path: str | Path | None, flag: str) -> str | None:
+    """The absolute path of a checkpoint given on the command line (None stays None)."""
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise ConfigError(f"{flag}: checkpoint file not found: {path}")
+    return str(Path(path).resolve())
+
+
 def _resolve_policies(
-    cfg: ExperimentConfig, policies: str | Sequence[str] | None, checkpoint: str | None
+    cfg: ExperimentConfig,
+    policies: str | Sequence[str] | None,
+    checkpoint: str | None,
+    elastic_checkpoint: str | None = None,
 ) -> list[str]:
     known = policy_names()
     if policies is None:
@@ -136,11 +158,26 @@ def _resolve_policies(
             p for p in known if checkpoint is not None or not policy_entry(p).needs_checkpoint
         ]
         if not cfg.scenario.elastic:
-            requested += [p + ELASTIC_SUFFIX for p in known if policy_entry(p).elastic]
+            requested += [
+                p + ELASTIC_SUFFIX
+                for p in known
+                if policy_entry(p).elastic
+                and (elastic_checkpoint is not None or not policy_entry(p).needs_checkpoint)
+            ]
+    elif elastic_checkpoint is not None:
+        requested += [
+            p + ELASTIC_SUFFIX
+            for p in requested
+            if not p.endswith(ELASTIC_SUFFIX)
+            and policy_entry(p).needs_checkpoint
+            and policy_entry(p).elastic
+        ]
     if not requested:
         raise ConfigError("no policies to evaluate")
     for name in requested:
-        policy_entry(name)  # one clear error for an unknown name or variant
+        entry = policy_entry(name)  # one clear error for an unknown name or variant
+        if entry.needs_checkpoint and name.endswith(ELASTIC_SUFFIX) and elastic_checkpoint is None:
+            raise ConfigError(f"policy '{name}' needs --elastic-checkpoint PATH")
     # Keep the first mention of each name, in the order given.
     return list(dict.fromkeys(requested))
 
@@ -186,14 +223,14 @@ def episode_specs(request: EvalRequest) -> list[EpisodeSpec]:
     specs = []
     scenario, trace = request.config.scenario, request.trace
     for name in request.policies:
-        warm = warm_state(name, scenario, trace, request.checkpoint)
+        warm = warm_state(name, scenario, trace, request.checkpoint_for(name))
         specs += [
             EpisodeSpec(
                 policy=name,
                 seed=seed,
                 scenario=policy_scenario(name, scenario),
                 trace=trace,
-                checkpoint=request.checkpoint,
+                checkpoint=request.checkpoint_for(name),
                 record_utilization=i == 0,
                 warm_state=warm,
             )
@@ -281,6 +318,7 @@ def evaluate(
         "seeds": list(request.seeds),
         "trace": request.trace_path,
         "checkpoint": request.checkpoint,
+        "elastic_checkpoint": request.elastic_checkpoint,
         "confidence": cfg.eval.confidence,
         "bootstrap_resamples": cfg.eval.bootstrap,
         "jct_unit": "slots",

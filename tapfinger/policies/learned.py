@@ -171,7 +171,7 @@ def act_batch(
     return BatchDecision(stacked, actions, env_actions, keep, logp, value)
 
 
-@register("tapfinger", learned=True, needs_checkpoint=True)
+@register("tapfinger", learned=True, needs_checkpoint=True, elastic=True)
 class TapFingerPolicy:
     """Decides for all agents of one env in one batched forward pass."""
 

@@ -389,3 +389,77 @@ def test_init_from_starts_with_the_checkpoint_weights(
     assert rc == 2
     assert "does not match scenario 'paper_synthetic'" in one_error_line(capsys.readouterr().err)
     assert not (run_dir / "checkpoints" / "latest.pt").exists()
+
+
+def test_elastic_tapfinger_beside_the_non_elastic_one(
+    smoke_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """An elastic-mode training is evaluated as ``tapfinger@elastic`` on the same arrivals as
+    the non-elastic checkpoint and the baselines of both modes; a mix-up is one clear line."""
+    elastic_run = tmp_path / "elastic"
+    assert (
+        run_train(
+            "--config",
+            SMOKE,
+            "--run-dir",
+            str(elastic_run),
+            "--set",
+            "scenario.elastic=true",
+            "--set",
+            "train.total_steps=64",
+        )
+        == 0
+    )
+    elastic = str(elastic_run / "checkpoints" / "latest.pt")
+    plain = str(smoke_run / "checkpoints" / "latest.pt")
+    out = tmp_path / "eval"
+    # An untrained elastic policy resizes and pauses at random: short caps keep it quick.
+    caps = ["--set", "scenario.max_slots=40", "--set", "scenario.max_rounds_per_slot=4"]
+    code = evaluate.main(
+        [
+            "--config",
+            SMOKE,
+            *caps,
+            "--policies",
+            "tapfinger,optimus,optimus@elastic",
+            "--checkpoint",
+            plain,
+            "--elastic-checkpoint",
+            elastic,
+            "--episodes",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    policies = results["policies"]
+    assert list(policies) == ["tapfinger", "optimus", "optimus@elastic", "tapfinger@elastic"]
+    assert policies["tapfinger@elastic"]["learned"]
+    assert results["elastic_checkpoint"] == str(Path(elastic).resolve())
+    assert results["config"]["scenario"]["elastic"] is False
+    for name in ("optimus", "optimus@elastic"):
+        assert policies[name]["per_episode"]["tasks_finished"] == [12.0, 12.0], name
+    # The same arrivals for every policy and mode: the paired differences are defined.
+    for p in policies.values():
+        assert p["per_episode"]["seed"] == [0, 1]
+
+    bad = [
+        (["--policies", "tapfinger@elastic"], "needs --elastic-checkpoint PATH"),
+        (
+            ["--policies", "tapfinger", "--checkpoint", elastic],
+            "evaluate it with --elastic-checkpoint",
+        ),
+        (["--policies", "tapfinger@elastic", "--elastic-checkpoint", plain], "does not match"),
+        (
+            ["--policies", "random", "--elastic-checkpoint", str(tmp_path / "no.pt")],
+            "--elastic-checkpoint: checkpoint file not found",
+        ),
+    ]
+    for args, needle in bad:
+        code = evaluate.main(
+            ["--config", SMOKE, *args, "--episodes", "1", "--out", str(tmp_path / "bad")]
+        )
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, (args, err)
