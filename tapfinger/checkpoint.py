@@ -19,6 +19,7 @@ import torch
 from envs.edge_cluster_v0 import EdgeClusterEnv
 from envs.errors import ConfigError
 from tapfinger.config import ExperimentConfig, config_from_dict
+from tapfinger.critic_features import CRITIC_FEATURES
 from tapfinger.graph import node_feature_dims
 from tapfinger.models.network import PerAgentNet, TapFingerNet
 
@@ -31,7 +32,10 @@ def build_network(env: EdgeClusterEnv, cfg: ExperimentConfig) -> Network:
     """The network for ``env``'s shapes: shared by all agents, or one per agent."""
     feat = node_feature_dims(env.observation_space(env.possible_agents[0]))
     cls = TapFingerNet if cfg.model.shared_actor else PerAgentNet
-    return cls(env.dims, feat, env.state_space.shape[0], cfg.model)
+    state_size = env.state_space.shape[0]
+    if cfg.model.critic_extras and cfg.model.critic == "central":
+        state_size += len(CRITIC_FEATURES)
+    return cls(env.dims, feat, state_size, cfg.model)
 
 
 def shape_signature(env: EdgeClusterEnv) -> dict[str, Any]:

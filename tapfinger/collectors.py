@@ -38,6 +38,7 @@ from envs.scenario import ScenarioConfig
 from tapfinger.algorithms.mappo import Rollout
 from tapfinger.checkpoint import Network, build_network
 from tapfinger.config import ExperimentConfig
+from tapfinger.critic_features import critic_features
 from tapfinger.graph import to_tensors
 from tapfinger.policies.learned import act_batch, flatten_states, model_inputs, net_value
 
@@ -80,6 +81,14 @@ class RolloutWorker:
         self.agents = envs[0].possible_agents
         self.state: list[tuple[dict, dict]] = []
 
+    def critic_states(self) -> np.ndarray:
+        """float32 [envs x agents, S]: each env's global state (with the critic's extra facts
+        under ``model.critic_extras``), once per agent, env-major."""
+        rows = [env.state() for env in self.envs]
+        if self.cfg.model.critic_extras and self.cfg.model.critic == "central":
+            rows = [np.concatenate([r, critic_features(e)]) for r, e in zip(rows, self.envs)]
+        return np.repeat(np.stack(rows), len(self.agents), axis=0).astype(np.float32)
+
     def reset(self) -> None:
         """Start a fresh episode in every env."""
         self.state = [env.reset(seed=self.take_seed(k)) for k, env in enumerate(self.envs)]
@@ -94,7 +103,7 @@ class RolloutWorker:
         state = self.state
         for _ in range(tc.rollout_steps):
             obs_list, facts = flatten_states(state, self.agents)
-            states = np.repeat(np.stack([env.state() for env in self.envs]), n, axis=0)
+            states = self.critic_states()
             out = act_batch(
                 self.net,
                 obs_list,
@@ -122,7 +131,7 @@ class RolloutWorker:
                 new_state.append((obs, infos))
             state = new_state
             ro.obs.append(out.stacked)
-            ro.state.append(states.astype(np.float32))
+            ro.state.append(states)
             ro.actions.append(out.actions)
             ro.logp.append(out.logp)
             ro.keep.append(out.keep)
@@ -132,7 +141,7 @@ class RolloutWorker:
             ro.slots.append(slots)
         self.state = state
         obs_list, _ = flatten_states(state, self.agents)
-        states = np.repeat(np.stack([env.state() for env in self.envs]), n, axis=0)
+        states = self.critic_states()
         t = to_tensors(model_inputs(obs_list), self.device)
         with torch.no_grad():
             last = net_value(self.net, t, states, self.device) * norm_std + norm_mean

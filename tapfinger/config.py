@@ -37,6 +37,10 @@ class ModelConfig:
     """Centralised critic on the global state (MAPPO) or local critic (IPPO)."""
     shared_actor: bool = True
     """One actor shared by all agents (true) or one per agent."""
+    critic_extras: bool = False
+    """The central critic also reads the episode's privileged progress facts (time, tasks and
+    work still to arrive and in the system: :mod:`tapfinger.critic_features`); training only,
+    the actor never reads them."""
     fused: bool = True
     """HGT computed densely on the padded observations (same parameters and outputs as PyG's
     sparse ``HGTConv``, several times faster); false runs PyG's message passing."""
@@ -76,7 +80,10 @@ class TrainConfig:
     minibatches: int = 4
     """Minibatches per epoch."""
     ent_coef: float = 0.01
-    """Entropy bonus coefficient."""
+    """Entropy bonus coefficient (at the start of PPO, under ``ent_coef_final``)."""
+    ent_coef_final: float | None = None
+    """Entropy schedule: the coefficient goes linearly from ``ent_coef`` at the first PPO
+    iteration to this at ``total_steps``; None keeps ``ent_coef`` throughout."""
     vf_coef: float = 0.5
     """Value loss coefficient."""
     max_grad_norm: float = 0.5
@@ -139,6 +146,10 @@ class TrainConfig:
             v = getattr(self, key)
             if not (v > 0 and math.isfinite(v)):
                 raise ConfigError(f"{prefix}.{key}: must be a positive number, got {v!r}")
+        if self.ent_coef_final is not None and not (
+            self.ent_coef_final >= 0 and math.isfinite(self.ent_coef_final)
+        ):
+            raise ConfigError(f"{prefix}.ent_coef_final: must be >= 0, got {self.ent_coef_final!r}")
         for key in ("gamma", "gae_lambda"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"{prefix}.{key}: must be in [0, 1]")

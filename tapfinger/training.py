@@ -45,6 +45,7 @@ from tapfinger.eval_types import TRAIN_SEED_BASE
 from tapfinger.playing import play_episode, ready_policy, warm_state
 from tapfinger.policies import make_policy, policy_entry
 from tapfinger.statistics import mean_summary
+from tapfinger.training_log import log_iteration
 
 #: Offset of the rollout workers' seed streams from the run's first training seed (the warm
 #: start and in-process collection count up from that first seed, never this far).
@@ -211,6 +212,8 @@ class Trainer:
         """
         tc = self.cfg.train
         adv, ret = ro.advantages(last, tc.gamma, tc.gae_lambda)
+        if tc.ent_coef_final is not None:
+            tc = dataclasses.replace(tc, ent_coef=self.entropy_coefficient())
         self.net.train()
         stats = ppo_update(
             self.net,
@@ -225,6 +228,15 @@ class Trainer:
             train_policy=train_policy,
         )
         return stats, adv, ret
+
+    def entropy_coefficient(self) -> float:
+        """The entropy bonus now: ``ent_coef``, or its linear schedule to ``ent_coef_final``
+        over the PPO steps (the warm start's steps do not count)."""
+        tc = self.cfg.train
+        if tc.ent_coef_final is None:
+            return tc.ent_coef
+        frac = min(1.0, self.global_step / tc.total_steps)
+        return tc.ent_coef + frac * (tc.ent_coef_final - tc.ent_coef)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> dict[str, float]:
@@ -340,6 +352,7 @@ class Trainer:
             next_seed=self._take_seed,
             log=self.writer.add_scalar,
         )
+        self.save("warm_start.pt")  # what PPO starts from: its own gain is measured against it
         self._evaluate_and_keep_best()
 
     def _teacher(self, env: EdgeClusterEnv) -> Any:
@@ -370,26 +383,12 @@ class Trainer:
         }
 
     def _log(self, stats, ro: Rollout, adv, ret, finished: list[dict], sps: float) -> None:
-        w, step = self.writer, self.global_step
-        for k, v in stats.items():
-            w.add_scalar(f"losses/{k}", v, step)
-        values = np.stack(ro.values).reshape(-1)
-        var = np.var(ret)
-        w.add_scalar(
-            "losses/explained_variance",
-            float(1 - np.var(ret.reshape(-1) - values) / var) if var > 0 else 0.0,
-            step,
-        )
-        w.add_scalar("charts/SPS", sps, step)
-        w.add_scalar("charts/learning_rate", self.optimizer.param_groups[0]["lr"], step)
-        if finished:
-            m = mean_summary(finished)
-            w.add_scalar("charts/episodic_return", -m["mean_jct"] * m["tasks"], step)
-            w.add_scalar("sched/avg_jct", m["mean_jct"], step)
-            w.add_scalar("sched/p95_jct", m["p95_jct"], step)
-            w.add_scalar("sched/utilization_cpu", m["utilization_cpu"], step)
-            w.add_scalar("sched/utilization_gpu", m["utilization_gpu"], step)
-            w.add_scalar("sched/conflicts", m["conflicts"], step)
+        charts = {
+            "SPS": sps,
+            "learning_rate": self.optimizer.param_groups[0]["lr"],
+            "ent_coef": self.entropy_coefficient(),
+        }
+        log_iteration(self.writer, self.global_step, stats, ro, ret, finished, charts)
 
 
 def teacher_scenario(cfg: ExperimentConfig) -> ScenarioConfig:

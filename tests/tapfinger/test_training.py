@@ -194,6 +194,9 @@ VARIANTS = {
     "no-pointer": ["model.pointer=false"],
     "no-bayes": ["model.bayes=false"],
     "local-critic": ["model.critic=local"],
+    "critic-extras": ["model.critic_extras=true"],
+    "entropy-schedule": ["train.ent_coef=0.02", "train.ent_coef_final=0.0"],
+    "rollout-worker-overlap": ["train.rollout_workers=1", "train.overlap=true"],
 }
 
 
@@ -463,3 +466,47 @@ def test_elastic_tapfinger_beside_the_non_elastic_one(
         )
         err = capsys.readouterr().err
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_entropy_schedule_is_linear_over_the_ppo_steps(tmp_path: Path) -> None:
+    cfg = load_config(SMOKE, ["train.ent_coef=0.02", "train.ent_coef_final=0.0"])
+    trainer = Trainer(cfg, tmp_path / "run", torch.device("cpu"), show_progress=False)
+    try:
+        for step, want in ((0, 0.02), (32, 0.015), (64, 0.01), (128, 0.0), (500, 0.0)):
+            trainer.global_step = step
+            assert trainer.entropy_coefficient() == pytest.approx(want)
+    finally:
+        trainer.writer.close()
+
+
+def test_critic_features_along_an_episode() -> None:
+    """The critic's privileged facts by their definitions, at the start, while tasks run, and
+    after the last task finished."""
+    from tapfinger.critic_features import CRITIC_FEATURES, critic_features
+
+    env = edge_cluster_v0.parallel_env("smoke")
+    obs, infos = env.reset(seed=0)
+    sim, trace = env.sim, env.sim.trace
+    total, tasks = trace.work.sum(), len(trace)
+    feats = critic_features(env)
+    assert feats.shape == (len(CRITIC_FEATURES),) and feats.dtype == np.float32
+    arrived = sim.next_arrival
+    assert feats[0] == 0.0
+    assert feats[1] == pytest.approx((tasks - arrived) / tasks)
+    assert feats[3] == pytest.approx(trace.work[:arrived].sum() / total)
+    assert feats[4] == pytest.approx(trace.work[arrived:].sum() / total)
+    assert feats[5] == 0.0  # nothing runs yet
+    policy = make_policy("optimus", env)
+    policy.reset(0)
+    seen_running = False
+    while env.agents:
+        obs, _, _, _, infos = env.step(policy.act(obs, infos))
+        feats = critic_features(env)
+        assert ((feats >= 0) & (feats <= 1)).all()
+        assert feats[5] <= feats[3] + 1e-6  # running work is part of the work in the system
+        unfinished = (sim.finish_slot[: sim.next_arrival] < 0).sum()
+        assert feats[2] == pytest.approx(unfinished / tasks)
+        seen_running |= bool(feats[5] > 0)
+    assert seen_running
+    np.testing.assert_allclose(feats[1:], 0.0, atol=1e-7)  # nothing left to arrive or to do
+    assert feats[0] > 0.5
