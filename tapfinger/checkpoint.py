@@ -21,7 +21,8 @@ from envs.errors import ConfigError
 from tapfinger.config import ExperimentConfig, config_from_dict
 from tapfinger.critic_features import CRITIC_FEATURES
 from tapfinger.graph import node_feature_dims
-from tapfinger.models.network import PerAgentNet, TapFingerNet
+from tapfinger.models.network import TapFingerNet
+from tapfinger.models.per_agent import PerAgentNet
 
 CHECKPOINT_FORMAT = "tapfinger-checkpoint/1"
 

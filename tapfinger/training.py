@@ -21,38 +21,25 @@ import torch
 from tqdm import tqdm
 
 from envs.edge_cluster_v0 import EdgeClusterEnv
-from envs.errors import ConfigError
 from envs.scenario import ScenarioConfig
 from tapfinger.algorithms.bc import behaviour_cloning
 from tapfinger.algorithms.mappo import Rollout, RunningNorm, ppo_update
-from tapfinger.checkpoint import (
-    CHECKPOINT_FORMAT,
-    build_network,
-    check_shapes,
-    load_checkpoint,
-    load_weights,
-    save_atomic,
-    shape_signature,
-)
-from tapfinger.collectors import (
-    Collected,
-    InlineCollector,
-    ProcessCollector,
-    RolloutWorker,
-)
-from tapfinger.config import ExperimentConfig, config_to_dict, hparam_table
+from tapfinger.checkpoint import build_network
+from tapfinger.collectors import Collected, InlineCollector, ProcessCollector, RolloutWorker
+from tapfinger.config import ExperimentConfig, hparam_table
 from tapfinger.eval_types import TRAIN_SEED_BASE
 from tapfinger.playing import play_episode, ready_policy, warm_state
 from tapfinger.policies import make_policy, policy_entry
 from tapfinger.statistics import mean_summary
 from tapfinger.training_log import log_iteration
+from tapfinger.training_state import RunState
 
 #: Offset of the rollout workers' seed streams from the run's first training seed (the warm
 #: start and in-process collection count up from that first seed, never this far).
 WORKER_SEED_OFFSET = 50_000
 
 
-class Trainer:
+class Trainer(RunState):
     """One training run: environments, network, optimiser, logging and checkpoints."""
 
     def __init__(
@@ -105,60 +92,6 @@ class Trainer:
         self.eval_env = EdgeClusterEnv(cfg.scenario)
         self.baseline_eval: dict[str, dict[str, float]] = {}
         self._teacher_warm: dict[str, Any] | None = None
-
-    # ------------------------------------------------------------------ checkpoints
-    def _payload(self) -> dict[str, Any]:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "model": self.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "config": config_to_dict(self.cfg),
-            "shapes": shape_signature(self.envs[0]),
-            "counters": {
-                "global_step": self.global_step,
-                "iteration": self.iteration,
-                "episodes": self.episodes,
-                "bc_env_steps": self.bc_env_steps,
-                "next_seed": self.next_seed,
-                "env_episodes": list(self.env_episodes),
-                "best_step": self.best_step,
-                "wall_s": self.wall_offset + (time.perf_counter() - self._t0),
-            },
-            "best_jct": self.best_jct,
-            "value_norm": self.norm.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "numpy": self.rng.bit_generator.state},
-        }
-
-    def save(self, name: str) -> Path:
-        path = self.ckpt_dir / name
-        save_atomic(self._payload(), path)
-        return path
-
-    def _load(self, path: Path) -> None:
-        ckpt = load_checkpoint(path)
-        check_shapes(ckpt, self.envs[0], path)
-        if "optimizer" not in ckpt:
-            raise ConfigError(f"{path}: an exported policy (no optimizer state); cannot resume")
-        load_weights(self.net, ckpt["model"], path)
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        c = ckpt["counters"]
-        self.global_step, self.iteration = int(c["global_step"]), int(c["iteration"])
-        self.episodes, self.next_seed = int(c["episodes"]), int(c["next_seed"])
-        self.bc_env_steps = int(c["bc_env_steps"])
-        self.env_episodes = [int(v) for v in c.get("env_episodes", self.env_episodes)]
-        self.best_step, self.wall_offset = int(c["best_step"]), float(c["wall_s"])
-        self.best_jct = float(ckpt["best_jct"])
-        self.norm.load_state_dict(ckpt["value_norm"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        self.rng.bit_generator.state = ckpt["rng"]["numpy"]
-
-    def _init_from(self, path: Path) -> None:
-        """Fresh run, but starting from another checkpoint's weights (and value statistics)."""
-        ckpt = load_checkpoint(path)
-        check_shapes(ckpt, self.envs[0], path)
-        load_weights(self.net, ckpt["model"], path)
-        if "value_norm" in ckpt:
-            self.norm.load_state_dict(ckpt["value_norm"])
 
     # ------------------------------------------------------------------ rollouts
     def _take_seed(self) -> int:
