@@ -39,6 +39,7 @@ from tapfinger.algorithms.mappo import Rollout
 from tapfinger.checkpoint import Network, build_network
 from tapfinger.config import ExperimentConfig
 from tapfinger.critic_features import critic_features
+from tapfinger.episode_batches import collect_episodes
 from tapfinger.graph import to_tensors
 from tapfinger.policies.learned import act_batch, flatten_states, model_inputs, net_value
 
@@ -60,6 +61,11 @@ class Collected:
     """Summaries of the episodes that ended during the rollout."""
     steps: int
     """Environment steps taken (rounds x envs)."""
+    advantages: np.ndarray | None = None
+    """Flat advantages in ``Rollout.flat`` order, when the collection computed them (whole
+    episodes with the input-dependent baseline); None: GAE on the critic, by the learner."""
+    returns: np.ndarray | None = None
+    """Flat returns beside ``advantages``."""
 
 
 class RolloutWorker:
@@ -81,12 +87,13 @@ class RolloutWorker:
         self.agents = envs[0].possible_agents
         self.state: list[tuple[dict, dict]] = []
 
-    def critic_states(self) -> np.ndarray:
+    def critic_states(self, which: list[int] | None = None) -> np.ndarray:
         """float32 [envs x agents, S]: each env's global state (with the critic's extra facts
-        under ``model.critic_extras``), once per agent, env-major."""
-        rows = [env.state() for env in self.envs]
+        under ``model.critic_extras``), once per agent, env-major; ``which``: only those envs."""
+        envs = self.envs if which is None else [self.envs[e] for e in which]
+        rows = [env.state() for env in envs]
         if self.cfg.model.critic_extras and self.cfg.model.critic == "central":
-            rows = [np.concatenate([r, critic_features(e)]) for r, e in zip(rows, self.envs)]
+            rows = [np.concatenate([r, critic_features(e)]) for r, e in zip(rows, envs)]
         return np.repeat(np.stack(rows), len(self.agents), axis=0).astype(np.float32)
 
     def reset(self) -> None:
@@ -97,6 +104,16 @@ class RolloutWorker:
         """Step every env ``train.rollout_steps`` rounds; values denormalised by the critic's
         running statistics (``norm_mean``, ``norm_std``)."""
         tc = self.cfg.train
+        if tc.same_arrivals > 1:
+            out = collect_episodes(self, norm_mean, norm_std)
+            return Collected(
+                out["rollout"],
+                np.zeros(0),
+                out["finished"],
+                out["steps"],
+                out["advantages"],
+                out["returns"],
+            )
         n = len(self.agents)
         ro = Rollout()
         finished: list[dict] = []
@@ -153,6 +170,18 @@ def merge(parts: list[Collected]) -> Collected:
     """Workers' rollouts as one, streams concatenated in worker order (every field, every step)."""
     if len(parts) == 1:
         return parts[0]
+    if parts[0].advantages is not None:  # whole episodes: steps of each part one after another
+        ro = Rollout()
+        for name in ro.__dataclass_fields__:
+            setattr(ro, name, [s for p in parts for s in getattr(p.rollout, name)])
+        return Collected(
+            ro,
+            np.zeros(0),
+            [f for p in parts for f in p.finished],
+            sum(p.steps for p in parts),
+            np.concatenate([p.advantages for p in parts]),
+            np.concatenate([p.returns for p in parts]),
+        )
     first = parts[0].rollout
     ro = Rollout()
     for name in ro.__dataclass_fields__:
@@ -249,7 +278,11 @@ class ProcessCollector:
         self.cfg = cfg
         self.scenario = scenario
         self.num_envs = cfg.train.num_envs
-        self.groups = split_envs(self.num_envs, workers)
+        k = cfg.train.same_arrivals  # a worker holds whole groups of one arrival sequence
+        self.groups = [
+            [e for g in groups for e in range(g * k, (g + 1) * k)]
+            for groups in split_envs(self.num_envs // k, workers)
+        ]
         self.seed_start = seed_start
         self.episodes = list(episodes) if episodes else [0] * self.num_envs
         self.procs: list[Any] = []

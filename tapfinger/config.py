@@ -114,6 +114,13 @@ class TrainConfig:
     """Baselines evaluated beside the policy at every evaluation."""
     checkpoint_every: int = 0
     """Keep a numbered checkpoint every this many steps; 0 keeps only latest and best."""
+    same_arrivals: int = 1
+    """1: fixed-length rollouts and GAE on the critic. K >= 2: every iteration plays one whole
+    episode per env, the envs in groups of K on one arrival sequence each, and a step's
+    advantage is its return minus the other K - 1 rollouts' returns from the same slot on (the
+    input-dependent baseline, :mod:`tapfinger.episode_batches`)."""
+    episode_max_steps: int = 20_000
+    """With ``same_arrivals >= 2``: rounds at most per episode of an iteration (a guard)."""
     rollout_workers: int = 0
     """Worker processes that collect rollouts at the same time, each with its share of the
     ``num_envs`` environments (one core each); 0 collects in the learner's process."""
@@ -125,6 +132,19 @@ class TrainConfig:
         if self.rollout_workers > self.num_envs:
             raise ConfigError(
                 f"{prefix}.rollout_workers: at most train.num_envs ({self.num_envs}), "
+                f"got {self.rollout_workers}"
+            )
+        if self.same_arrivals < 1:
+            raise ConfigError(f"{prefix}.same_arrivals: must be >= 1, got {self.same_arrivals}")
+        if self.num_envs % self.same_arrivals:
+            raise ConfigError(
+                f"{prefix}.same_arrivals: must divide {prefix}.num_envs ({self.num_envs}), "
+                f"got {self.same_arrivals}"
+            )
+        if self.rollout_workers > self.num_envs // self.same_arrivals:
+            raise ConfigError(
+                f"{prefix}.rollout_workers: at most num_envs / same_arrivals "
+                f"({self.num_envs // self.same_arrivals} groups of one arrival sequence), "
                 f"got {self.rollout_workers}"
             )
         if self.overlap and self.rollout_workers == 0:
@@ -161,6 +181,7 @@ class TrainConfig:
             "checkpoint_every",
             "eval_seed",
             "rollout_workers",
+            "episode_max_steps",
         ):
             v = getattr(self, key)
             if not (v >= 0 and math.isfinite(v)):

@@ -137,14 +137,19 @@ class Trainer(RunState):
         return col
 
     def update(
-        self, ro: Rollout, last: np.ndarray, train_policy: bool = True
+        self,
+        ro: Rollout,
+        last: np.ndarray,
+        train_policy: bool = True,
+        given: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
         """One PPO update on a rollout (critic only while ``train_policy`` is off).
 
         Returns the loss statistics, the advantages and the returns.
         """
         tc = self.cfg.train
-        adv, ret = ro.advantages(last, tc.gamma, tc.gae_lambda)
+        # GAE on the critic, or the collection's own (whole episodes, input-dependent baseline).
+        adv, ret = ro.advantages(last, tc.gamma, tc.gae_lambda) if given is None else given
         if tc.ent_coef_final is not None:
             tc = dataclasses.replace(tc, ent_coef=self.entropy_coefficient())
         self.net.train()
@@ -252,7 +257,10 @@ class Trainer(RunState):
             step0 = self.global_step
             col = self.collect(collector)
             stats, adv, ret = self.update(
-                col.rollout, col.last_value, self.iteration >= tc.critic_warmup
+                col.rollout,
+                col.last_value,
+                self.iteration >= tc.critic_warmup,
+                given=None if col.advantages is None else (col.advantages, col.returns),
             )
             self.iteration += 1
             sps = (self.global_step - step0) / (time.perf_counter() - t_iter)

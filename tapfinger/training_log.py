@@ -23,7 +23,7 @@ def log_iteration(
     scheduling metrics (``sched/*``) at environment step ``step``."""
     for k, v in stats.items():
         writer.add_scalar(f"losses/{k}", v, step)
-    values = np.stack(ro.values).reshape(-1)
+    values = np.concatenate([v.reshape(-1) for v in ro.values])  # steps may differ in width
     var = np.var(ret)
     writer.add_scalar(
         "losses/explained_variance",
