@@ -41,6 +41,7 @@ from tapfinger.config import ExperimentConfig
 from tapfinger.critic_features import critic_features
 from tapfinger.episode_batches import collect_episodes
 from tapfinger.graph import to_tensors
+from tapfinger.memory import release_free_memory
 from tapfinger.policies.learned import act_batch, flatten_states, model_inputs, net_value
 
 
@@ -254,6 +255,7 @@ def _worker_main(conn, cfg: ExperimentConfig, scenario: ScenarioConfig, spec: di
             net.eval()
             torch.manual_seed(spec["sample_seed"] + 1_000_003 * iteration)
             conn.send(("rollout", (worker.collect(mean, std), dict(episodes))))
+            release_free_memory()
     except Exception:
         conn.send(("error", traceback.format_exc()))
     finally:

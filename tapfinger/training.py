@@ -28,6 +28,7 @@ from tapfinger.checkpoint import build_network
 from tapfinger.collectors import Collected, InlineCollector, ProcessCollector, RolloutWorker
 from tapfinger.config import ExperimentConfig, hparam_table
 from tapfinger.eval_types import TRAIN_SEED_BASE
+from tapfinger.memory import release_free_memory
 from tapfinger.playing import play_episode, ready_policy, warm_state
 from tapfinger.policies import make_policy, policy_entry
 from tapfinger.statistics import mean_summary
@@ -265,6 +266,8 @@ class Trainer(RunState):
             self.iteration += 1
             sps = (self.global_step - step0) / (time.perf_counter() - t_iter)
             self._log(stats, col.rollout, adv, ret, col.finished, sps)
+            del col, adv, ret
+            release_free_memory()
             bar.update(self.global_step - step0)
             if self.global_step >= next_eval or self.global_step >= tc.total_steps:
                 jct = self._evaluate_and_keep_best()
