@@ -300,6 +300,9 @@ def plan_towards(
                 continue
             cpu = max(cpu, int(rv.min_demand[CPU]))
             gpu = max(gpu, int(rv.min_demand[GPU]))
+            # A running task grows where it runs: the target's cluster is stale when someone
+            # else started the task this slot (another driver, e.g. a student under DAgger).
+            c = rv.cluster
             room_c = plan.free[c, CPU] + rv.alloc[CPU]
             room_g = plan.free[c, GPU] + rv.alloc[GPU]
             cpu, gpu = int(min(cpu, room_c)), int(min(gpu, room_g))

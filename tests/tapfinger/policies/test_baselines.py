@@ -330,3 +330,31 @@ def test_taskview_keeps_every_window_it_sits_in():
     snap = build_snapshot(env, obs, infos, {})
     tv = snap.pending[0]
     assert isinstance(tv, TaskView) and tv.where == {0: 1, 1: 1}
+
+
+@pytest.mark.parametrize("teacher", ["optimus", "srpt", "tetris"])
+def test_elastic_planners_label_states_another_policy_drives(teacher: str) -> None:
+    """Under DAgger a student drives while the teacher labels every state: the elastic
+    planners then meet tasks started elsewhere than they planned (their slot's targets went
+    stale) and must still plan valid operations (regression: a grow was sized by the planned
+    cluster's free resources instead of those where the task runs)."""
+    from envs.observation import conditional_sample
+
+    env = edge_cluster_v0.parallel_env("paper_hetero6", elastic=True, oracle_infos=True)
+    policy = make_policy(teacher, env)
+    rng = np.random.default_rng(0)
+    obs, infos = env.reset(seed=5)
+    policy.reset(5)
+    for _ in range(400):
+        labels = policy.act(obs, infos)
+        for a, action in labels.items():  # every label is feasible under the agent's masks
+            task, cpu, gpu = (int(v) for v in action[:3])
+            assert obs[a]["task_mask"][task], (a, action)
+            if task:
+                assert obs[a]["cpu_mask"][task, cpu] and obs[a]["gpu_mask"][task, gpu]
+        obs, _, _, _, infos = env.step(
+            {a: np.array(conditional_sample(obs[a], rng)) for a in env.agents}
+        )
+        if not env.agents:
+            obs, infos = env.reset(seed=6)
+            policy.reset(6)
