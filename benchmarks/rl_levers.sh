@@ -5,7 +5,9 @@
 # 2. runs/levers/<preset>_s<k>/<variant>: PPO from that warm start (train.init_from), each
 #    variant changing one lever (critic extras, input-dependent baseline on shared arrivals,
 #    entropy schedule, longer training), with a critic warm-up first (BC never trains the critic).
-# Every best.pt follows the held-out evaluation seeds (train.eval_seed..), never the test seeds.
+# Every best.pt follows the held-out evaluation seeds (train.eval_seed..), never the test seeds;
+# the test seeds (0-19) are played once at the end, by evaluate.py, into each run's eval/.
+# Table: python benchmarks/levers_table.py results/<preset> runs/levers/<preset>_s<k>
 # Serial and resumable: a finished run (summary.json) is skipped, a cut-off one resumes.
 # Usage: benchmarks/rl_levers.sh [preset ...]  (env: SEEDS="1 2 3", VARIANTS="plain ...",
 #        STEPS=PPO steps per variant, TEACHER=bc_policy)
@@ -42,6 +44,13 @@ variant_args() {  # the one lever each variant turns
   esac
 }
 
+evaluate() {  # evaluate <run dir> <checkpoint>: the 20 test seeds, once, after training
+  local dir=$1 ckpt=$2
+  if [[ -f $dir/eval/results.json ]]; then return; fi
+  "$PY" evaluate.py --config "$dir/config.yaml" --policies tapfinger --checkpoint "$ckpt" \
+    --episodes 20 --seed 0 --out "$dir/eval" > "$dir/eval.log" 2>&1
+}
+
 for preset in $PRESETS; do
   teacher=${TEACHER:-sjf}
   for seed in $SEEDS; do
@@ -56,5 +65,7 @@ for preset in $PRESETS; do
         --set "train.total_steps=${STEPS}" --set train.eval_every=10000 \
         --set train.critic_warmup=10 "${FAST[@]}" $(variant_args "$v")
     done
+    evaluate "$base/warm" "$base/warm/checkpoints/warm_start.pt"
+    for v in $VARIANTS; do evaluate "$base/$v" "$base/$v/checkpoints/best.pt"; done
   done
 done
