@@ -78,7 +78,7 @@ def main(argv: list[str]) -> int:
     print(f"| tapfinger | mean JCT [95% CI] | Δ vs {best_name} [CI] | Δ vs {fixed_name} [CI] |")
     print("|---|---|---|---|")
     for d, jct in zip(seed_dirs, per_seed):
-        print(row(f"seed run `{d.parent.name}`", jct, best, fixed))
+        print(row(f"seed run `{'/'.join(d.parts[-3:-1])}`", jct, best, fixed))
     print(row(f"**mean of {len(per_seed)} seeds**", np.mean(per_seed, axis=0), best, fixed))
     print(row("shipped", np.array([shipped[s] for s in seeds]), best, fixed))
     return 0

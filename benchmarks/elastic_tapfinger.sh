@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Elastic TapFinger: train a policy that may resize and pause its running tasks
+# (scenario.elastic=true), warm-started by imitating a preemptive teacher (default the oracle
+# srpt, which reads the true work during training only; the student sees the default regime's
+# observation), then PPO with the input-dependent baseline; then evaluate it as tapfinger@elastic
+# beside the shipped non-elastic checkpoint and every baseline of both modes, on the 20 test
+# seeds (results/elastic/<preset>). best.pt follows the held-out seeds only.
+# Serial, resumable (a finished run is skipped, a cut-off one resumes).
+# Usage: benchmarks/elastic_tapfinger.sh [preset ...]  (env: SEEDS, TEACHER, BC_STEPS, STEPS)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+SEEDS=${SEEDS:-"1"}
+PRESETS=${*:-"paper_hetero6"}
+TEACHER=${TEACHER:-srpt}
+BC_STEPS=${BC_STEPS:-400}
+STEPS=${STEPS:-40000}
+
+for preset in $PRESETS; do
+  for seed in $SEEDS; do
+    dir="runs/elastic/${preset}_s${seed}"
+    if [[ -f $dir/summary.json ]]; then
+      echo "done: $dir"
+    elif [[ -f $dir/checkpoints/latest.pt ]]; then
+      "$PY" train.py --resume "$dir" --no-progress > "$dir.log" 2>&1
+    else
+      mkdir -p runs/elastic
+      "$PY" train.py --config "configs/${preset}.yaml" --run-dir "$dir" --no-progress \
+        --set scenario.elastic=true --set "train.seed=${seed}" \
+        --set "train.bc_policy=${TEACHER}" --set "train.bc_steps=${BC_STEPS}" \
+        --set "train.total_steps=${STEPS}" --set train.eval_every=10000 \
+        --set train.same_arrivals=4 --set train.critic_warmup=0 \
+        --set train.rollout_workers=1 --set train.overlap=true > "$dir.log" 2>&1
+    fi
+    out="results/elastic/${preset}_s${seed}"
+    mkdir -p results/elastic
+    if [[ ! -f $out/results.json ]]; then
+      "$PY" evaluate.py --config "configs/${preset}.yaml" --policies all \
+        --checkpoint "checkpoints/${preset}.pt" --elastic-checkpoint "$dir/checkpoints/best.pt" \
+        --episodes 20 --seed 0 --workers 2 --out "$out" > "$out.log" 2>&1 || {
+        cat "$out.log"; exit 1; }
+    fi
+  done
+done
