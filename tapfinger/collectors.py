@@ -148,15 +148,7 @@ class RolloutWorker:
                     obs, infos = env.reset(seed=self.take_seed(e))
                 new_state.append((obs, infos))
             state = new_state
-            ro.obs.append(out.stacked)
-            ro.state.append(states)
-            ro.actions.append(out.actions)
-            ro.logp.append(out.logp)
-            ro.keep.append(out.keep)
-            ro.values.append(out.value * norm_std + norm_mean)
-            ro.rewards.append(rewards)
-            ro.dones.append(dones)
-            ro.slots.append(slots)
+            ro.add(out, states, out.value * norm_std + norm_mean, rewards, dones, slots)
         self.state = state
         obs_list, _ = flatten_states(state, self.agents)
         states = self.critic_states()

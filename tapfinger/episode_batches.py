@@ -99,7 +99,7 @@ def collect_episodes(worker: Any, norm_mean: float, norm_std: float) -> dict[str
     steps = 0
     while alive and steps < tc.episode_max_steps * len(envs):
         obs_list, facts = flatten_states([state[e] for e in alive], agents)
-        rows = worker.critic_states(alive)
+        states = worker.critic_states(alive)
         out = act_batch(
             worker.net,
             obs_list,
@@ -108,7 +108,7 @@ def collect_episodes(worker: Any, norm_mean: float, norm_std: float) -> dict[str
             greedy=False,
             bayes=worker.cfg.model.bayes,
             device=worker.device,
-            states=rows,
+            states=states,
         )
         rewards, dones, slots = (np.zeros(len(obs_list)) for _ in range(3))
         still = []
@@ -130,15 +130,7 @@ def collect_episodes(worker: Any, norm_mean: float, norm_std: float) -> dict[str
                 finished.append(infos[agents[0]]["episode"])
         steps += len(alive)
         row += len(obs_list)
-        ro.obs.append(out.stacked)
-        ro.state.append(rows)
-        ro.actions.append(out.actions)
-        ro.logp.append(out.logp)
-        ro.keep.append(out.keep)
-        ro.values.append(out.value * norm_std + norm_mean)
-        ro.rewards.append(rewards)
-        ro.dones.append(dones)
-        ro.slots.append(slots)
+        ro.add(out, states, out.value * norm_std + norm_mean, rewards, dones, slots)
         alive = still
     for tr in traj:
         tr["rewards"] = np.asarray(tr["rewards"], dtype=float)

@@ -7,6 +7,7 @@ at once (parameter sharing), the critic is centralised on the global state or lo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,6 +85,28 @@ class Rollout:
     rewards: list[np.ndarray] = field(default_factory=list)
     dones: list[np.ndarray] = field(default_factory=list)
     slots: list[np.ndarray] = field(default_factory=list)
+
+    def add(
+        self,
+        decision: Any,
+        states: np.ndarray,
+        values: np.ndarray,
+        rewards: np.ndarray,
+        dones: np.ndarray,
+        slots: np.ndarray,
+    ) -> None:
+        """Append one step: ``act_batch``'s decision (its stacked inputs, actions,
+        log-probabilities, kept starts), the critic's inputs and denormalised values, and what
+        the envs returned."""
+        self.obs.append(decision.stacked)
+        self.state.append(states)
+        self.actions.append(decision.actions)
+        self.logp.append(decision.logp)
+        self.keep.append(decision.keep)
+        self.values.append(values)
+        self.rewards.append(rewards)
+        self.dones.append(dones)
+        self.slots.append(slots)
 
     def advantages(
         self, last_value: np.ndarray, gamma: float, lam: float
