@@ -307,3 +307,26 @@ def test_arrivals_do_not_depend_on_the_mode_or_the_regime(preset: str) -> None:
         {"elastic": True, "switch_penalty": 0.0},
     ):
         assert all(np.array_equal(a, b) for a, b in zip(base, trace_of(**settings))), settings
+
+
+def test_the_critics_privileged_facts_never_reach_the_actor() -> None:
+    # model.critic_extras widens the central critic's input only: with the same actor weights,
+    # a network built with them decides exactly as one without, the whole episode long, and
+    # neither the observations nor the infos carry them.
+    from tapfinger.critic_features import CRITIC_FEATURES
+
+    env = world()
+    plain = fresh_network_policy(env)
+    torch.manual_seed(3)
+    cfg = ExperimentConfig(model=ModelConfig(hidden=16, heads=2, critic_extras=True))
+    extras = build_network(env, cfg)
+    actor = {k: v for k, v in plain.net.state_dict().items() if not k.startswith("critic.")}
+    extras.load_state_dict({**extras.state_dict(), **actor})
+    assert extras.critic[0].in_features == plain.net.critic[0].in_features + len(CRITIC_FEATURES)
+    with_extras = make_policy("tapfinger", env, network=extras)
+    obs, infos = env.reset(seed=0)
+    while env.agents:
+        assert not any(k in CRITIC_FEATURES for i in infos.values() for k in i)
+        act = plain.act(obs, infos)
+        assert same(act, with_extras.act(obs, infos))
+        obs, _, _, _, infos = env.step(act)
