@@ -40,7 +40,7 @@ from tapfinger.graph import (
 
 def collect(scenario: str, count: int, seed: int = 0) -> list[dict]:
     """``count`` observations (all agents, consecutive rounds) from a random-action rollout."""
-    env = edge_cluster_v0.parallel_env(scenario)
+    env = edge_cluster_v0.parallel_env(scenario, infos="full")
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
     pool: list[dict] = []

@@ -37,7 +37,7 @@ def first_valid_minimum(obs: dict, starts: int) -> np.ndarray:
 
 
 def rounds_per_second(preset: str, seconds: float) -> tuple[float, int]:
-    env = edge_cluster_v0.parallel_env(preset)
+    env = edge_cluster_v0.parallel_env(preset, infos="full")
     rng = np.random.default_rng(0)
     starts = env.dims.max_starts
     rounds, episodes, seed = 0, 0, 0
@@ -55,7 +55,7 @@ def rounds_per_second(preset: str, seconds: float) -> tuple[float, int]:
 
 def alibaba_replay() -> tuple[float, dict]:
     t0 = time.perf_counter()
-    env = edge_cluster_v0.parallel_env("alibaba_openb")
+    env = edge_cluster_v0.parallel_env("alibaba_openb", infos="full")
     obs, _ = env.reset(seed=0)
     starts = env.dims.max_starts
     rounds = 0

@@ -123,7 +123,7 @@ def decision_latency(
     scenario: str, cfg: ExperimentConfig, device: torch.device, rounds: int, warmup: int = 10
 ) -> dict[str, Any]:
     """Per-agent (batch 1) and per-round (all agents, Bayes rule) latencies on a real episode."""
-    env = edge_cluster_v0.parallel_env(scenario)
+    env = edge_cluster_v0.parallel_env(scenario, infos="full")
     torch.manual_seed(0)
     net = build_network(env, cfg).to(device).eval()
     n = len(env.possible_agents)
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print("\n[4] parameters")
     for name, c in ((args.scenario, cfg), (args.latency_scenario, latency_cfg)):
-        env = edge_cluster_v0.parallel_env(name)
+        env = edge_cluster_v0.parallel_env(name, infos="full")
         counts = parameter_counts(build_network(env, c))
         detail = ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "total")
         print(

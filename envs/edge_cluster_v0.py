@@ -1,8 +1,10 @@
-"""edge_cluster_v0: the PettingZoo parallel environment of distributed edge clusters.
+"""edge_cluster_v0: the PettingZoo environment of distributed edge clusters.
 
 One agent per cluster (``cluster_0..cluster_{N-1}``). A step is one round of simultaneous
 decisions; rewards arrive when slots end (``infos[agent]["slots_elapsed"]`` says how many).
-See the env card in the README for spaces, rewards, options and ``infos`` keys.
+``parallel_env()`` is the parallel API, ``env()`` the AEC one (PettingZoo's convention). See
+the env card in the README for spaces, rewards, options and ``infos`` keys; the flat variant
+for stock libraries is :mod:`envs.flat`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,25 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from pettingzoo import ParallelEnv
+from pettingzoo import AECEnv, ParallelEnv
+from pettingzoo.utils import parallel_to_aec, wrappers
 
 from envs.errors import ConfigError
-from envs.metrics import episode_metrics, lower_bound, resource_slots, task_records
+from envs.flat import (
+    check_interface,
+    decode,
+    flat_action_space,
+    flat_layout,
+    flat_observation_space,
+    present_flat,
+)
+from envs.metrics import (
+    episode_metrics,
+    lower_bound,
+    resource_slots,
+    status_text,
+    task_records,
+)
 from envs.observation import (
     Dims,
     Exposure,
@@ -34,13 +51,38 @@ from envs.speed_models import SpeedModel, build_speed_model
 from envs.trace import Trace, generate_trace, load_trace
 from envs.typed_config import from_dict, to_dict
 
+INFO_LEVELS = ("numeric", "full")
+RENDER_MODES = ("ansi", "human")
+
+#: ``infos`` keys at the ``numeric`` level: one integer each, in every step.
+NUMERIC_INFOS = ("slot", "round", "slots_elapsed", "conflicts_lost", "invalid_actions", "started")
+
 
 def parallel_env(
-    scenario: str | Path | ScenarioConfig | dict | None = "paper_synthetic", **overrides: Any
+    scenario: str | Path | ScenarioConfig | dict | None = "paper_synthetic",
+    *,
+    render_mode: str | None = None,
+    action: str = "structured",
+    observation: str = "structured",
+    infos: str = "numeric",
+    **overrides: Any,
 ) -> EdgeClusterEnv:
-    """Build the environment from a preset name, a YAML path, a mapping or a ScenarioConfig.
+    """Build the parallel environment from a preset name, a YAML path, a mapping or a
+    ScenarioConfig.
 
-    Keyword overrides replace scenario fields, e.g. ``parallel_env("quickstart", reward="team")``.
+    Args:
+        scenario: what to build; keyword ``overrides`` replace scenario fields, e.g.
+            ``parallel_env("quickstart", reward="team")``.
+        render_mode: ``"ansi"`` (``render()`` returns a text table) or ``"human"`` (prints it).
+        action: ``"structured"`` (MultiDiscrete (task, cpu, gpu) per start) or ``"flat"``
+            (one ``Discrete`` over the triples, exact joint mask; single-task mode).
+        observation: ``"structured"`` (the Dict the project's networks read), ``"flat"`` (a
+            Box of normalised features, with the flat action as ``{"observation",
+            "action_mask"}``) or ``"box"`` (the Box alone; the flat mask goes to ``infos``).
+        infos: ``"numeric"`` (a fixed set of integers per step, what stock libraries can
+            batch) or ``"full"`` (also the per-action facts, finished tasks, the episode summary
+            and, where the regime tells them, speed-model objects and oracle keys: what the
+            baselines read).
     """
     cfg = load_scenario(scenario)
     if overrides:
@@ -51,15 +93,47 @@ def parallel_env(
         data = to_dict(replace(cfg))
         data.update(overrides)
         cfg = from_dict(ScenarioConfig, data, "scenario")
-    return EdgeClusterEnv(cfg)
+    return EdgeClusterEnv(
+        cfg, render_mode=render_mode, action=action, observation=observation, infos=infos
+    )
+
+
+def raw_env(*args: Any, **kwargs: Any) -> AECEnv:
+    """The AEC version of :func:`parallel_env` (agents act in turn within a round), unwrapped."""
+    return parallel_to_aec(parallel_env(*args, **kwargs))
+
+
+def env(*args: Any, **kwargs: Any) -> AECEnv:
+    """The AEC version of :func:`parallel_env`, with PettingZoo's order-enforcing wrapper."""
+    return wrappers.OrderEnforcingWrapper(raw_env(*args, **kwargs))
 
 
 class EdgeClusterEnv(ParallelEnv):
     """Distributed edge clusters scheduling ML tasks; see the module docstring."""
 
-    metadata = {"name": "edge_cluster_v0", "render_modes": [], "is_parallelizable": True}
+    metadata = {
+        "name": "edge_cluster_v0",
+        "render_modes": list(RENDER_MODES),
+        "is_parallelizable": True,
+    }
 
-    def __init__(self, scenario: ScenarioConfig, trace: Trace | None = None) -> None:
+    def __init__(
+        self,
+        scenario: ScenarioConfig,
+        trace: Trace | None = None,
+        *,
+        render_mode: str | None = None,
+        action: str = "structured",
+        observation: str = "structured",
+        infos: str = "full",
+    ) -> None:
+        """The project's own code builds this class directly (full ``infos``); users build it
+        through :func:`parallel_env` / :func:`env`, whose arguments are documented there."""
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ConfigError(f"unknown render_mode '{render_mode}' (choose from ansi, human)")
+        if infos not in INFO_LEVELS:
+            raise ConfigError(f"unknown infos level '{infos}' (choose from numeric, full)")
+        self.render_mode = render_mode
         self.scenario = scenario
         self.capacity = np.array([[c.cpu, c.gpu, c.mem] for c in scenario.clusters], np.int64)
         self.possible_agents = [f"cluster_{i}" for i in range(scenario.num_clusters)]
@@ -89,8 +163,18 @@ class EdgeClusterEnv(ParallelEnv):
         self._told = {"speed_model": self.speed} if self.exposure.speeds else {}
         if self.exposure.oracle:
             self._told["oracle_speed_model"] = self.speed
-        self._obs_space = observation_space(self.dims, self.capacity)
-        self._act_space = action_space(self.dims)
+        check_interface(action, observation, self.dims)
+        self.action_form, self.observation_form, self.info_level = action, observation, infos
+        self.structured_space = observation_space(self.dims, self.capacity)
+        self.flat = flat_layout(self.dims, self.structured_space)
+        self._obs_space = (
+            self.structured_space
+            if observation == "structured"
+            else flat_observation_space(self.flat, action, observation)
+        )
+        self._act_space = (
+            flat_action_space(self.flat) if action == "flat" else action_space(self.dims)
+        )
         self.state_space = spaces.Box(0.0, 1.0, shape=(state_size(self.dims),), dtype=np.float32)
         self.sim = Simulator(
             self.capacity,
@@ -108,11 +192,11 @@ class EdgeClusterEnv(ParallelEnv):
 
     # ------------------------------------------------------------------ spaces
     @functools.cache  # noqa: B019 - one space object per agent, as PettingZoo asks
-    def observation_space(self, agent: str) -> spaces.Dict:
+    def observation_space(self, agent: str) -> spaces.Space:
         return self._obs_space
 
     @functools.cache  # noqa: B019
-    def action_space(self, agent: str) -> spaces.MultiDiscrete:
+    def action_space(self, agent: str) -> spaces.Space:
         return self._act_space
 
     # ------------------------------------------------------------------ episode
@@ -141,7 +225,18 @@ class EdgeClusterEnv(ParallelEnv):
         self._conflicts = 0
         observations, facts = self._observe()
         infos = {a: self._info(i, facts[i], 0, 0, 0) for i, a in enumerate(self.agents)}
-        return observations, infos
+        return self._present(observations, infos)
+
+    def _present(self, observations: dict, infos: dict) -> tuple[dict, dict]:
+        """Observations (and, for the Box with the flat action, ``infos``) in the chosen form."""
+        self._structured_obs = observations
+        if self.observation_form == "structured":
+            return observations, infos
+        return present_flat(observations, infos, self.capacity, self), infos
+
+    def structured_observations(self) -> dict[str, dict]:
+        """The last observations in the structured form, whatever form the env returns."""
+        return self._structured_obs
 
     def _observe(self) -> tuple[dict[str, dict], list[dict]]:
         obs_list, facts, self._state = self.builder.build(self.sim)
@@ -168,7 +263,10 @@ class EdgeClusterEnv(ParallelEnv):
         noop = np.zeros(3 * d.max_starts, dtype=np.int64)
         plans, unknown = [], []
         for c, agent in enumerate(self.possible_agents):
-            a = np.asarray(actions.get(agent, noop), dtype=np.int64).ravel()
+            a = actions.get(agent, noop)
+            if self.action_form == "flat" and a is not noop:
+                a = decode(int(np.asarray(a).reshape(-1)[0]), self.flat)
+            a = np.asarray(a, dtype=np.int64).ravel()
             if a.size != 3 * d.max_starts:
                 raise ValueError(f"action must have {3 * d.max_starts} entries, got {a.size}")
             index = self._facts[c]["task_index"]
@@ -206,13 +304,15 @@ class EdgeClusterEnv(ParallelEnv):
             )
             for i, a in enumerate(self.possible_agents)
         }
-        if done or truncated:
+        if (done or truncated) and self.info_level == "full":
             summary = self.episode_summary()
             for a in infos:
                 infos[a]["episode"] = summary
+        if done or truncated:
             self.agents = []
         terminations = {a: done for a in self.possible_agents}
         truncations = {a: truncated and not done for a in self.possible_agents}
+        observations, infos = self._present(observations, infos)
         return observations, rewards, terminations, truncations, infos
 
     def _rewards(self, out: RoundOutcome) -> dict[str, float]:
@@ -225,13 +325,18 @@ class EdgeClusterEnv(ParallelEnv):
     def _info(
         self, c: int, facts: dict, slots: int, lost: int, invalid: int, started: int = 0
     ) -> dict:
-        return {
+        numeric = {
             "slot": self.sim.slot,
             "round": self.sim.round,
             "slots_elapsed": slots,
             "conflicts_lost": lost,
             "invalid_actions": invalid,
             "started": started,
+        }
+        if self.info_level == "numeric":
+            return numeric
+        return {
+            **numeric,
             **self._finished,
             **self._told,
             **facts,
@@ -277,11 +382,15 @@ class EdgeClusterEnv(ParallelEnv):
         if self.sim.done and not finished.all():
             raise AssertionError("episode done with unfinished tasks")
 
-    def render(self) -> None:
-        return None
+    def render(self) -> str | None:
+        """``ansi``: the clusters' state as text; ``human``: the same, printed."""
+        if self.render_mode is None:
+            return None
+        text = status_text(self.sim, self.capacity, self.possible_agents)
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
 
     def close(self) -> None:
         return None
-
-
-env = parallel_env

@@ -120,3 +120,15 @@ def episode_metrics(sim: Simulator, records: TaskRecords, conflicts: int) -> dic
         "slots": float(sim.slot),
     }
     return out
+
+
+def status_text(sim: Simulator, capacity: np.ndarray, agents: list[str]) -> str:
+    """The clusters' state now, as text (the env's ``render``)."""
+    lines = [f"slot {sim.slot} round {sim.round}: {len(sim.pending.waiting)} waiting"]
+    for c, agent in enumerate(agents):
+        free, cap = sim.free[c], capacity[c]
+        lines.append(
+            f"  {agent}: cpu {cap[0] - free[0]}/{cap[0]} gpu {cap[1] - free[1]}/{cap[1]}"
+            f" running {len(sim.running[c])}"
+        )
+    return "\n".join(lines)

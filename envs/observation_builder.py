@@ -46,7 +46,7 @@ CLUSTER_ROW = ("free_cpu", "free_gpu", "free_mem", "cap_cpu", "cap_gpu",
 
 
 HANDED_OUT = ("free", "pending", "pending_mask", "pending_visible", "running", "running_mask",
-              "task_mask", "cpu_union", "gpu_union", "cpu_mask", "gpu_mask", "demand", "index",
+              "task_mask", "cpu_mask", "gpu_mask", "demand", "index",
               "ints", "attained", "task_alloc", "task_done", "task_progress",
               "remaining")  # fmt: skip
 
@@ -334,14 +334,12 @@ class ObservationBuilder:
         self.task_mask = np.concatenate(task, axis=1, dtype=np.int8)
         self.cpu_mask = np.concatenate(cpu, axis=1, dtype=np.int8)
         self.gpu_mask = np.concatenate(gpu, axis=1, dtype=np.int8)
-        self.cpu_union = self.cpu_mask.max(axis=1)
-        self.gpu_union = self.gpu_mask.max(axis=1)
 
     # ------------------------------------------------------------------ packaging
     def _package(self, clusters: np.ndarray, same: list[int]) -> tuple[list[dict], list[dict]]:
         """Per agent: the observation and the facts, row views of the parts (the last ones
         again, but for ``clusters``, for the agents in ``same``)."""
-        starts, exposure = self.d.max_starts, self.exposure
+        exposure = self.exposure
         obs, facts = [], []
         for c in range(self.d.clusters):
             if same and c in same:
@@ -359,7 +357,6 @@ class ObservationBuilder:
                     "running_mask": self.running_mask[c],
                     "agent": self.agent[c],
                     "task_mask": task_mask,
-                    "action_mask": (task_mask, self.cpu_union[c], self.gpu_union[c]) * starts,
                     "cpu_mask": self.cpu_mask[c],
                     "gpu_mask": self.gpu_mask[c],
                     "free": free,

@@ -19,8 +19,8 @@ RESOURCE_KINDS = ("cpu", "gpu", "mem")
 #: Work distributions whose shape is set by ``TaskTypeSpec.work_shape``.
 HEAVY_TAILED = ("lognormal", "pareto", "bounded_pareto")
 
-#: Folder of the YAML presets: the repository's ``configs/``.
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+#: Folder of the YAML presets, shipped inside the package (``configs/`` links here).
+CONFIG_DIR = Path(__file__).resolve().parent / "presets"
 
 
 @dataclass

@@ -68,14 +68,12 @@ BOOL_KEYS = frozenset(
         "running_mask",
         "pending_visible",
         "task_mask",
-        "action_mask",
         "cpu_mask",
         "gpu_mask",
         "agent",
     }
 )
-"""Observation keys that :func:`to_tensors` turns into ``torch.bool`` (element-wise for the
-per-dimension ``action_mask`` tuple)."""
+"""Observation keys that :func:`to_tensors` turns into ``torch.bool``."""
 
 FLOAT_KEYS = frozenset({"clusters", "pending", "running"})
 """Observation keys that :func:`to_tensors` turns into ``torch.float32``."""
@@ -136,28 +134,20 @@ class GraphBatch:
 def stack_observations(obs_list: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack same-shaped observations key by key.
 
-    Array values are stacked with ``np.stack``; tuple values (the per-dimension ``action_mask``)
-    are stacked element by element into a tuple of ``[B, ...]`` arrays.
+    Values are stacked with ``np.stack``.
 
     Args:
         obs_list: Observations of one scenario (all with the same keys and shapes).
 
     Returns:
-        ``{key: array [B, ...]}`` (or a tuple of such arrays) with B = ``len(obs_list)`` and each
-        key's dtype kept.
+        ``{key: array [B, ...]}`` with B = ``len(obs_list)`` and each key's dtype kept.
 
     Raises:
         ValueError: If ``obs_list`` is empty.
     """
     if not obs_list:
         raise ValueError("cannot stack an empty list of observations")
-    out: dict[str, Any] = {}
-    for key, first in obs_list[0].items():
-        if isinstance(first, tuple):
-            out[key] = tuple(np.stack(parts) for parts in zip(*(o[key] for o in obs_list)))
-        else:
-            out[key] = np.stack([o[key] for o in obs_list])
-    return out
+    return {key: np.stack([o[key] for o in obs_list]) for key in obs_list[0]}
 
 
 def to_tensors(stacked: dict[str, Any], device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -165,15 +155,14 @@ def to_tensors(stacked: dict[str, Any], device: torch.device | str = "cpu") -> d
 
     Masks (:data:`BOOL_KEYS`, int8 in the observation) become ``bool``; ``clusters``,
     ``pending`` and ``running`` become ``float32``; everything else keeps its dtype (``free`` and
-    ``demand`` stay ``int64``). Masks travel as int8 and are converted on the device. Tuple values
-    (the per-dimension ``action_mask``) become tuples of tensors.
+    ``demand`` stay ``int64``). Masks travel as int8 and are converted on the device.
 
     Args:
         stacked: Output of :func:`stack_observations` (or any ``{key: array [B, ...]}``).
         device: Target device.
 
     Returns:
-        ``{key: tensor [B, ...]}`` (tuples stay tuples).
+        ``{key: tensor [B, ...]}``.
     """
     device = torch.device(device)
 
@@ -188,12 +177,7 @@ def to_tensors(stacked: dict[str, Any], device: torch.device | str = "cpu") -> d
             return t.float()
         return t
 
-    return {
-        key: tuple(convert(key, v) for v in value)
-        if isinstance(value, tuple)
-        else convert(key, value)
-        for key, value in stacked.items()
-    }
+    return {key: convert(key, value) for key, value in stacked.items()}
 
 
 # ---------------------------------------------------------------------------------- fast path

@@ -293,7 +293,7 @@ def test_arrivals_do_not_depend_on_the_mode_or_the_regime(preset: str) -> None:
     from envs import edge_cluster_v0
 
     def trace_of(**settings):
-        env = edge_cluster_v0.parallel_env(preset, **settings).unwrapped
+        env = edge_cluster_v0.parallel_env(preset, **settings, infos="full").unwrapped
         env.reset(seed=7)
         t = env.trace
         return [t.arrival, t.type_idx, t.work, t.visible, t.min_demand, t.cap]

@@ -235,7 +235,7 @@ def test_vendored_trace_fits_the_preset():
 
 
 def test_preset_env_starts_tasks():
-    env = edge_cluster_v0.parallel_env(scenario="alibaba_openb")
+    env = edge_cluster_v0.parallel_env(scenario="alibaba_openb", infos="full")
     obs, _ = env.reset(seed=0)
     started = 0
     for _ in range(50):
@@ -260,7 +260,7 @@ def test_reimport_reproduces_vendored_trace_and_preset(tmp_path):
 
 @pytest.mark.slow
 def test_full_replay_finishes_every_task():
-    env = edge_cluster_v0.parallel_env(scenario="alibaba_openb")
+    env = edge_cluster_v0.parallel_env(scenario="alibaba_openb", infos="full")
     obs, _ = env.reset(seed=0)
     infos: dict = {}
     while env.agents:

@@ -28,7 +28,9 @@ def test_parallel_seed():
 
 
 def test_multi_task_mode_api():
-    env = edge_cluster_v0.parallel_env("quickstart", num_tasks=20, mode="multi", max_starts=3)
+    env = edge_cluster_v0.parallel_env(
+        "quickstart", num_tasks=20, mode="multi", max_starts=3, infos="full"
+    )
     assert env.action_space("cluster_0").shape == (9,)
     parallel_api_test(env, num_cycles=100)
 
@@ -76,35 +78,35 @@ def check_observation(env, obs, infos):
 @pytest.mark.parametrize("name", FAST_PRESETS)
 def test_random_episodes_keep_invariants(name):
     for seed in range(2):
-        env = edge_cluster_v0.parallel_env(name, num_tasks=40)
+        env = edge_cluster_v0.parallel_env(name, num_tasks=40, infos="full")
         _, _, records = run_episode(env, seed, seed, check=check_observation)
         assert (records.jct >= 1).all(), "every task finishes exactly once, after arriving"
         assert (records.jct >= records.lower_bound).all()
 
 
 def test_elastic_episodes_keep_invariants():
-    env = edge_cluster_v0.parallel_env("quickstart", num_tasks=25, elastic=True)
+    env = edge_cluster_v0.parallel_env("quickstart", num_tasks=25, elastic=True, infos="full")
     _, _, records = run_episode(env, 3, 3, check=check_observation)
     assert (records.jct >= 1).all()
 
 
 def test_multi_task_episodes_keep_invariants():
-    env = edge_cluster_v0.parallel_env("paper_synthetic", num_tasks=40, mode="multi")
+    env = edge_cluster_v0.parallel_env("paper_synthetic", num_tasks=40, mode="multi", infos="full")
     _, _, records = run_episode(env, 0, 0, check=check_observation)
     assert (records.jct >= 1).all()
 
 
 def test_whole_episode_determinism():
-    a = run_episode(edge_cluster_v0.parallel_env("paper_synthetic"), 7, 7)
-    b = run_episode(edge_cluster_v0.parallel_env("paper_synthetic"), 7, 7)
+    a = run_episode(edge_cluster_v0.parallel_env("paper_synthetic", infos="full"), 7, 7)
+    b = run_episode(edge_cluster_v0.parallel_env("paper_synthetic", infos="full"), 7, 7)
     assert a[0] == b[0] and a[1] == b[1]
     assert np.array_equal(a[2].jct, b[2].jct)
-    c = run_episode(edge_cluster_v0.parallel_env("paper_synthetic"), 8, 7)
+    c = run_episode(edge_cluster_v0.parallel_env("paper_synthetic", infos="full"), 8, 7)
     assert not np.array_equal(a[2].arrival, c[2].arrival)
 
 
 def test_arrivals_do_not_depend_on_the_policy():
-    env = edge_cluster_v0.parallel_env("quickstart")
+    env = edge_cluster_v0.parallel_env("quickstart", infos="full")
     _, _, r1 = run_episode(env, 5, 1)
     _, _, r2 = run_episode(env, 5, 2)
     assert np.array_equal(r1.arrival, r2.arrival)
@@ -113,14 +115,14 @@ def test_arrivals_do_not_depend_on_the_policy():
 
 def test_littles_law_team_reward():
     """With the team reward and no discount, the return is minus the sum of JCTs."""
-    env = edge_cluster_v0.parallel_env("paper_synthetic", reward="team")
+    env = edge_cluster_v0.parallel_env("paper_synthetic", reward="team", infos="full")
     rewards, _, records = run_episode(env, 3, 3)
     ret = sum(r["cluster_0"] for r in rewards)
     assert ret == -records.jct.sum()
 
 
 def test_agent_reward_counts_attributed_tasks():
-    env = edge_cluster_v0.parallel_env("quickstart", reward="agent")
+    env = edge_cluster_v0.parallel_env("quickstart", reward="agent", infos="full")
     rewards, _, records = run_episode(env, 2, 2)
     # Each task is attributed to at least one agent in every slot it is in the system.
     total = sum(sum(r.values()) for r in rewards)
@@ -129,8 +131,8 @@ def test_agent_reward_counts_attributed_tasks():
 
 def test_fast_forward_is_exact():
     """Skipping idle slots gives the same episode as stepping every slot."""
-    env_ff = edge_cluster_v0.parallel_env("testbed", num_tasks=40)
-    env_slow = edge_cluster_v0.parallel_env("testbed", num_tasks=40)
+    env_ff = edge_cluster_v0.parallel_env("testbed", num_tasks=40, infos="full")
+    env_slow = edge_cluster_v0.parallel_env("testbed", num_tasks=40, infos="full")
     env_slow.sim.fast_forward = False
     ra, _, a = run_episode(env_ff, 4, 4)
     rb, _, b = run_episode(env_slow, 4, 4)
@@ -139,7 +141,7 @@ def test_fast_forward_is_exact():
 
 
 def test_metrics_at_episode_end():
-    env = edge_cluster_v0.parallel_env("quickstart")
+    env = edge_cluster_v0.parallel_env("quickstart", infos="full")
     rng = np.random.default_rng(0)
     obs, infos = env.reset(seed=0)
     while env.agents:
@@ -163,7 +165,7 @@ def test_observations_are_read_only_and_kept_ones_never_change(elastic):
     """Parts that did not change are handed out again, so every array an agent receives is
     read-only (writing into it raises instead of corrupting later rounds), and an observation
     kept from an earlier round still holds what it held then."""
-    env = edge_cluster_v0.parallel_env("quickstart", num_tasks=16, elastic=elastic)
+    env = edge_cluster_v0.parallel_env("quickstart", num_tasks=16, elastic=elastic, infos="full")
     rng = np.random.default_rng(3)
     obs, infos = env.reset(seed=3)
     kept = []

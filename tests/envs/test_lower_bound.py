@@ -230,7 +230,7 @@ def test_bound_is_below_random_episodes(settings: dict):
     scenario = tiny_scenario(
         [(4, 2), (4, 4)], types, 14, arrival_rate=3.0, reward="team", **settings
     )
-    env = parallel_env(scenario)
+    env = parallel_env(scenario, infos="full")
     pooled_wins = 0
     for seed in range(4):
         ep = play_random(env, seed)

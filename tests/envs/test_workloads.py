@@ -275,7 +275,7 @@ def test_vendored_pollux_table_is_the_conversion_of_the_shared_data() -> None:
 @pytest.mark.parametrize("name", NEW_PRESETS)
 def test_new_presets_play_a_random_episode_with_invariants(name: str) -> None:
     sc = dataclasses.replace(load_scenario(name), num_tasks=40)
-    env = edge_cluster_v0.parallel_env(sc)
+    env = edge_cluster_v0.parallel_env(sc, infos="full")
     obs, _ = env.reset(seed=3)
     generator = rng(3)
     steps = 0

@@ -39,6 +39,6 @@ def test_the_resolved_config_reads_back_as_itself(path: Path, tmp_path: Path) ->
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.stem)
 def test_every_preset_builds_its_env(path: Path) -> None:
-    env = edge_cluster_v0.parallel_env(path.stem)
+    env = edge_cluster_v0.parallel_env(path.stem, infos="full")
     assert env.scenario == load_config(path).scenario
     assert len(env.possible_agents) == env.scenario.num_clusters

@@ -107,7 +107,7 @@ def test_agents_of_different_envs_never_conflict() -> None:
 @pytest.mark.parametrize("bayes", [True, False])
 def test_bayes_rule_removes_every_conflict_from_real_episodes(bayes: bool) -> None:
     """Every agent sees every task: without the rule agents collide, with it never."""
-    env = edge_cluster_v0.parallel_env("quickstart", visibility="all", num_tasks=24)
+    env = edge_cluster_v0.parallel_env("quickstart", visibility="all", num_tasks=24, infos="full")
     torch.manual_seed(0)
     net = build_network(env, ExperimentConfig(model=ModelConfig(hidden=16, heads=2, bayes=bayes)))
     policy = make_policy("tapfinger", env, network=net, sample=True)

@@ -484,7 +484,7 @@ def test_critic_features_along_an_episode() -> None:
     after the last task finished."""
     from tapfinger.critic_features import CRITIC_FEATURES, critic_features
 
-    env = edge_cluster_v0.parallel_env("smoke")
+    env = edge_cluster_v0.parallel_env("smoke", infos="full")
     obs, infos = env.reset(seed=0)
     sim, trace = env.sim, env.sim.trace
     total, tasks = trace.work.sum(), len(trace)

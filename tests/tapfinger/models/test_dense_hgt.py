@@ -28,7 +28,7 @@ CASES = [
 
 
 def net_and_batch(scenario: str, overrides: dict, rounds: int = 30, seed: int = 0):
-    env = edge_cluster_v0.parallel_env(scenario, **overrides)
+    env = edge_cluster_v0.parallel_env(scenario, **overrides, infos="full")
     torch.manual_seed(seed)
     net = build_network(env, ExperimentConfig(model=ModelConfig(hidden=16, heads=2)))
     net.encoder.dense_max_batch = 10**9  # the dense path at any batch size, when dense
@@ -133,7 +133,7 @@ def test_folded_weights_follow_parameter_changes() -> None:
     assert float((before - reference).abs().max()) > 1e-2
     torch.testing.assert_close(after, reference, rtol=1e-4, atol=1e-4)
     fresh = build_network(
-        edge_cluster_v0.parallel_env("paper_synthetic"),
+        edge_cluster_v0.parallel_env("paper_synthetic", infos="full"),
         ExperimentConfig(model=ModelConfig(hidden=16, heads=2)),
     )
     with torch.no_grad():

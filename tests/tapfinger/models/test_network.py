@@ -35,7 +35,7 @@ def make_env(mode: str = "single", scenario: str = "quickstart", **overrides) ->
     """The env of a test: multi mode decodes up to ``MAX_STARTS`` starts per round."""
     if mode == "multi":
         overrides.update(mode="multi", max_starts=MAX_STARTS)
-    return edge_cluster_v0.parallel_env(scenario, **overrides)
+    return edge_cluster_v0.parallel_env(scenario, **overrides, infos="full")
 
 
 def make_net(env: EdgeClusterEnv, seed: int = 0, **model) -> TapFingerNet:
@@ -45,10 +45,11 @@ def make_net(env: EdgeClusterEnv, seed: int = 0, **model) -> TapFingerNet:
     return build_network(env, ExperimentConfig(model=ModelConfig(**settings)))
 
 
-def random_start(obs: dict, rng: np.random.Generator, among: slice = slice(1, None)) -> np.ndarray:
-    """A random feasible sequence of starts, each among the action indices ``among`` when any
-    of them is valid (by default: a start whenever one is possible)."""
-    starts = len(obs["action_mask"]) // 3
+def random_start(
+    obs: dict, rng: np.random.Generator, among: slice = slice(1, None), starts: int = 1
+) -> np.ndarray:
+    """A random feasible sequence of ``starts`` starts, each among the action indices ``among``
+    when any of them is valid (by default: a start whenever one is possible)."""
     action = np.zeros(3 * starts, dtype=np.int64)
     cur = obs
     for j in range(starts):
@@ -76,7 +77,12 @@ def observation_pool(
         state = env.state()
         pool.extend((obs[a], state) for a in env.agents)
         # Half the agents idle each round, so the clusters do not stay full.
-        actions = {a: random_start(obs[a], rng) if rng.random() < 0.5 else noop for a in env.agents}
+        actions = {
+            a: random_start(obs[a], rng, starts=env.dims.max_starts)
+            if rng.random() < 0.5
+            else noop
+            for a in env.agents
+        }
         obs, _, _, _, _ = env.step(actions)
         if not env.agents:
             obs, _ = env.reset(seed=seed + len(pool))
@@ -401,7 +407,12 @@ def test_gradients_reach_every_parameter(mode, elastic, backbone, pointer, criti
     window = env.dims.window
     among = [slice(1, window + 1), slice(window + 1, None) if elastic else slice(1, None)]
     actions = torch.as_tensor(
-        np.stack([random_start(o, rng, among[i % 2]) for i, (o, _) in enumerate(picked)])
+        np.stack(
+            [
+                random_start(o, rng, among[i % 2], env.dims.max_starts)
+                for i, (o, _) in enumerate(picked)
+            ]
+        )
     )
     if elastic:
         assert (actions[:, 0] > window).any()

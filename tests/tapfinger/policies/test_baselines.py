@@ -97,7 +97,7 @@ def episode(env: EdgeClusterEnv, name: str, seed: int, **options) -> tuple[dict,
 @pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("name", BASELINES)
 def test_every_baseline_finishes_every_preset_with_valid_actions(name, preset):
-    env = edge_cluster_v0.parallel_env(preset, num_tasks=30)
+    env = edge_cluster_v0.parallel_env(preset, num_tasks=30, infos="full")
     summary, _ = episode(env, name, seed=3)
     assert summary["tasks_finished"] == summary["tasks"] == 30
     assert summary["mean_jct"] >= summary["lower_bound_mean_jct"] - 1e-9
@@ -106,14 +106,16 @@ def test_every_baseline_finishes_every_preset_with_valid_actions(name, preset):
 @pytest.mark.parametrize("preset", ("quickstart", "testbed"))
 @pytest.mark.parametrize("name", BASELINES)
 def test_every_baseline_in_elastic_mode(name, preset):
-    env = edge_cluster_v0.parallel_env(preset, num_tasks=25, elastic=True)
+    env = edge_cluster_v0.parallel_env(preset, num_tasks=25, elastic=True, infos="full")
     summary, _ = episode(env, name, seed=1)
     assert summary["tasks_finished"] == summary["tasks"] == 25
 
 
 @pytest.mark.parametrize("name", BASELINES)
 def test_every_baseline_in_multi_task_mode(name):
-    env = edge_cluster_v0.parallel_env("quickstart", num_tasks=25, mode="multi", max_starts=3)
+    env = edge_cluster_v0.parallel_env(
+        "quickstart", num_tasks=25, mode="multi", max_starts=3, infos="full"
+    )
     summary, trail = episode(env, name, seed=2)
     assert summary["tasks_finished"] == summary["tasks"] == 25
     if name != "random":
@@ -122,7 +124,9 @@ def test_every_baseline_in_multi_task_mode(name):
 
 @pytest.mark.parametrize("name", BASELINES)
 def test_deterministic_under_a_seed(name):
-    env = edge_cluster_v0.parallel_env("quickstart", num_tasks=20, elastic=name in ELASTIC)
+    env = edge_cluster_v0.parallel_env(
+        "quickstart", num_tasks=20, elastic=name in ELASTIC, infos="full"
+    )
     first, trail_a = episode(env, name, seed=5)
     second, trail_b = episode(env, name, seed=5)
     assert trail_a == trail_b
@@ -136,8 +140,8 @@ def test_registry_marks_the_oracles():
 
 
 def test_elastic_variants_are_chosen_by_the_env():
-    plain = edge_cluster_v0.parallel_env("quickstart")
-    elastic = edge_cluster_v0.parallel_env("quickstart", elastic=True)
+    plain = edge_cluster_v0.parallel_env("quickstart", infos="full")
+    elastic = edge_cluster_v0.parallel_env("quickstart", elastic=True, infos="full")
     for name in ELASTIC:
         assert not make_policy(name, plain).elastic
         assert make_policy(name, elastic).elastic
@@ -203,7 +207,7 @@ def optimus_group(policy: OptimusPolicy, rows, pool) -> Group:
 
 
 def test_optimus_gives_the_next_unit_to_the_largest_marginal_gain():
-    env = edge_cluster_v0.parallel_env("quickstart")
+    env = edge_cluster_v0.parallel_env("quickstart", infos="full")
     policy = make_policy("optimus", env)
     assert isinstance(policy, OptimusPolicy)
     levels = np.arange(env.dims.gpu_levels)
@@ -316,7 +320,7 @@ def test_elastic_tiresias_preempts_a_more_served_task_when_the_env_allows_pauses
 
 
 def test_baselines_need_infos():
-    env = edge_cluster_v0.parallel_env("quickstart")
+    env = edge_cluster_v0.parallel_env("quickstart", infos="full")
     obs, _ = env.reset(seed=0)
     policy = make_policy("fifo", env)
     assert isinstance(policy, BaselinePolicy)
@@ -340,7 +344,9 @@ def test_elastic_planners_label_states_another_policy_drives(teacher: str) -> No
     cluster's free resources instead of those where the task runs)."""
     from envs.observation import conditional_sample
 
-    env = edge_cluster_v0.parallel_env("paper_hetero6", elastic=True, oracle_infos=True)
+    env = edge_cluster_v0.parallel_env(
+        "paper_hetero6", elastic=True, oracle_infos=True, infos="full"
+    )
     policy = make_policy(teacher, env)
     rng = np.random.default_rng(0)
     obs, infos = env.reset(seed=5)

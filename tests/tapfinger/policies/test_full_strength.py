@@ -182,7 +182,7 @@ def test_allocation_options():
 def test_non_elastic_tiresias_at_the_minimum_is_fifo(placement):
     # Nothing can be preempted and nothing waiting has attained service: LAS order is arrival
     # order, and at the minimum demand Tiresias takes exactly FIFO's decisions.
-    env = edge_cluster_v0.parallel_env("paper_synthetic", num_tasks=40)
+    env = edge_cluster_v0.parallel_env("paper_synthetic", num_tasks=40, infos="full")
     fifo = play(env, "fifo", placement=placement)
     assert play(env, "tiresias", alloc="min", placement=placement) == fifo
     # Its default (spare resources spread over the tasks it starts) differs.
@@ -223,7 +223,9 @@ def test_srpt_is_an_oracle_with_an_elastic_variant():
 
 def test_non_elastic_srpt_is_sjf():
     # Nothing has run while it waits: the remaining work is the whole work, SRPT is SJF.
-    env = edge_cluster_v0.parallel_env("paper_synthetic", num_tasks=30, oracle_infos=True)
+    env = edge_cluster_v0.parallel_env(
+        "paper_synthetic", num_tasks=30, oracle_infos=True, infos="full"
+    )
     assert play(env, "srpt") == play(env, "sjf")
     assert play(env, "srpt", alloc="fastest") == play(env, "sjf", alloc="fastest")
 
