@@ -82,7 +82,6 @@ def test_render_modes(capsys):
 def test_default_infos_are_numeric_and_fixed():
     env = edge_cluster_v0.parallel_env("paper_synthetic", num_tasks=20, oracle_infos=True)
     obs, infos = env.reset(seed=1)
-    rng = np.random.default_rng(0)
     steps = 0
     while env.agents:
         for info in infos.values():

@@ -78,9 +78,7 @@ def observation_pool(
         pool.extend((obs[a], state) for a in env.agents)
         # Half the agents idle each round, so the clusters do not stay full.
         actions = {
-            a: random_start(obs[a], rng, starts=env.dims.max_starts)
-            if rng.random() < 0.5
-            else noop
+            a: random_start(obs[a], rng, starts=env.dims.max_starts) if rng.random() < 0.5 else noop
             for a in env.agents
         }
         obs, _, _, _, _ = env.step(actions)
