@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+EXTRAS := $(VENV)/.installed-marl
 
 .PHONY: setup demo test bench lint format clean
 
@@ -12,12 +13,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# The MARL libraries of examples/ (torchrl, benchmarl, ray[rllib], supersuit): the tests of
+# examples/ run when they are installed, so `make test` installs them; `make demo` does not.
+$(EXTRAS): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev,marl]"
+	touch $(EXTRAS)
+
 setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m tapfinger.demo
 
-test: $(STAMP)
+test: $(EXTRAS)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(evaluation.results))
     best = evaluation.results["best_baseline"]
     print(f"\nbest baseline: {best if best else 'n/a'}")
+    for note in evaluation.results["notes"]:
+        print(f"note: {note}")
     print(f"wrote {out}/ ({', '.join(OUTPUT_FILES)})")
     print(
         f"wall time: {time.perf_counter() - start:.1f} s "

@@ -73,7 +73,11 @@ Pods into tasks.
       pod alone: enough CPU cores, GPU units on that node (``gpu * 10 >= min_gpu``, so a sharing
       pod needs a node with a GPU) and memory, and a GPU model in ``gpu_spec`` when that is set
       (CPU-only pods may use GPU nodes, as in the ATC'23 simulator). A pod no kept node can host
-      raises :class:`~envs.errors.TraceError` naming its row.
+      raises :class:`~envs.errors.TraceError` naming its row: with the advice to raise
+      ``node_fraction`` when some node of the whole list could host it, and otherwise (no node
+      at all can: some ``gpuspec*`` lists ask for a model whose nodes are all too small) with
+      the option ``unhostable="drop"``, which drops such pods and counts them
+      (``dropped_unhostable``) [``"error"``].
 
 Pods never scheduled (``pod_phase`` Pending, empty ``scheduled_time``; 897 in openb) [kept,
 ``pending="keep"``]: they were real demand that the production scheduler failed to place, and a
@@ -180,6 +184,7 @@ def import_alibaba(
     long_running: Literal["drop", "cap"] = "drop",
     max_lifetime_s: float = DEFAULT_MAX_LIFETIME_S,
     pending: Literal["keep", "drop"] = "keep",
+    unhostable: Literal["error", "drop"] = "error",
     seed: int = 0,
 ) -> AlibabaImport:
     """Convert the Alibaba pod and node lists into edge clusters and a trace.
@@ -193,6 +198,8 @@ def import_alibaba(
         long_running: ``"drop"`` or ``"cap"`` the services still running at the trace's end.
         max_lifetime_s: Lifetime cap of long-running services with ``long_running="cap"``.
         pending: ``"keep"`` or ``"drop"`` the pods that were never scheduled.
+        unhostable: ``"error"`` or ``"drop"`` the pods that no node of the node list can host
+            (``gpu_spec*`` lists have some), counted in ``stats``.
         seed: Chooses the node subsample (ignored when ``node_fraction`` is 1).
 
     Returns:
@@ -210,6 +217,8 @@ def import_alibaba(
         raise ValueError(f"long_running must be 'drop' or 'cap', got {long_running!r}")
     if pending not in ("keep", "drop"):
         raise ValueError(f"pending must be 'keep' or 'drop', got {pending!r}")
+    if unhostable not in ("error", "drop"):
+        raise ValueError(f"unhostable must be 'error' or 'drop', got {unhostable!r}")
     if not max_lifetime_s > 0:
         raise ValueError(f"max_lifetime_s must be > 0, got {max_lifetime_s}")
     pod_csv, node_csv = Path(pod_csv), Path(node_csv)
@@ -224,6 +233,8 @@ def import_alibaba(
         long_running=long_running,
         max_lifetime_s=max_lifetime_s,
         pending=pending,
+        all_nodes=all_nodes,
+        unhostable=unhostable,
     )
     stats: Counter[str] = Counter(pods_read=len(pods), nodes_read=len(all_nodes))
     stats["nodes_kept"] = sum(len(m) for m in members)
@@ -246,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--long-running", choices=("drop", "cap"), default="drop")
     ap.add_argument("--max-lifetime-s", type=float, default=DEFAULT_MAX_LIFETIME_S)
     ap.add_argument("--pending", choices=("keep", "drop"), default="keep")
+    ap.add_argument(
+        "--unhostable",
+        choices=("error", "drop"),
+        default="error",
+        help="pods no node of the node list can host (some gpuspec* lists have them)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     try:
@@ -258,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             long_running=args.long_running,
             max_lifetime_s=args.max_lifetime_s,
             pending=args.pending,
+            unhostable=args.unhostable,
             seed=args.seed,
         )
     except (InputError, ValueError) as exc:

@@ -64,8 +64,22 @@ class Pod:
     scheduled: int | None
 
 
-def _read_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a CSV with a header, as (row number, cells); checks the columns exist."""
+#: The pod columns a replay reads (``qos`` is not used).
+POD_REPLAY_COLUMNS = tuple(c for c in POD_COLUMNS if c != "qos")
+#: Why a pod list needs them: said when some are missing.
+POD_COLUMNS_WHY = (
+    "a replay needs each pod's request (cpu_milli, memory_mib, num_gpu, gpu_milli, gpu_spec), "
+    "its creation and deletion times (arrival and lifetime), and its pod_phase and "
+    "scheduled_time (pending pods and long-running services); a list without the times, like "
+    "the request snapshots openb_pod_list_multigpu*.csv, can be packed but not replayed"
+)
+
+
+def _read_rows(
+    path: Path, columns: tuple[str, ...], why: str = ""
+) -> list[tuple[int, dict[str, str]]]:
+    """Rows of a CSV with a header, as (row number, cells); checks the columns exist (naming
+    every missing one, and ``why`` they are needed)."""
     rows = []
     with file_errors(path, TraceError, "file"), open(path, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
@@ -74,9 +88,13 @@ def _read_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str
             if header is None:
                 raise TraceError(f"{path}: empty file (expected a header: {', '.join(columns)})")
             header = [h.strip() for h in header]
-            for col in columns:
-                if col not in header:
-                    raise TraceError(f"{path}: header, column '{col}': missing")
+            missing = [col for col in columns if col not in header]
+            if missing:
+                names = ", ".join(f"'{c}'" for c in missing)
+                plural = "s" if len(missing) > 1 else ""
+                raise TraceError(
+                    f"{path}: header: missing column{plural} {names}" + (f"; {why}" if why else "")
+                )
             pos = {col: header.index(col) for col in columns}
             for r, row in enumerate(reader, start=1):
                 if not row:
@@ -135,7 +153,7 @@ def read_pods(path: str | Path) -> list[Pod]:
     """Parse and validate the pod list (see "Validation" in :mod:`envs.alibaba`)."""
     path = Path(path)
     pods = []
-    for r, cells in _read_rows(path, POD_COLUMNS):
+    for r, cells in _read_rows(path, POD_REPLAY_COLUMNS, POD_COLUMNS_WHY):
         where = f"{path}: row {r}"
         cpu = _int_cell(cells, "cpu_milli", where)
         mem = _int_cell(cells, "memory_mib", where)

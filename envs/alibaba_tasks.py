@@ -46,6 +46,16 @@ def pod_type(pod: Pod) -> str:
     return "gpu_1" if pod.gpu_milli == 1000 else "gpu_share"
 
 
+def _hosts(
+    pod: Pod, demand: tuple[int, int, int], cap: np.ndarray, models: list[str]
+) -> np.ndarray:
+    """bool [nodes]: which nodes could host ``pod`` alone (resources, and ``gpu_spec``)."""
+    fits = (cap >= np.array(demand)).all(axis=1)
+    if pod.gpu_spec and demand[1] > 0:
+        fits &= np.array([m in pod.gpu_spec for m in models])
+    return fits
+
+
 def pods_to_trace(
     pods: list[Pod],
     members: list[list[Node]],
@@ -55,6 +65,8 @@ def pods_to_trace(
     long_running: Literal["drop", "cap"],
     max_lifetime_s: float,
     pending: Literal["keep", "drop"],
+    all_nodes: list[Node] | None = None,
+    unhostable: Literal["error", "drop"] = "error",
 ) -> tuple[Trace, Counter[str]]:
     """The tasks of the pods kept by the rules, visible to the clusters that can host them.
 
@@ -66,6 +78,10 @@ def pods_to_trace(
         long_running: ``"drop"`` or ``"cap"`` the services still running at the trace's end.
         max_lifetime_s: Lifetime cap of long-running services with ``long_running="cap"``.
         pending: ``"keep"`` or ``"drop"`` the pods that were never scheduled.
+        all_nodes: The whole node list (default: the kept nodes), to tell a pod that no node at
+            all can host from one that the subsample left without a host.
+        unhostable: ``"error"`` or ``"drop"`` (counted) the pods no node of ``all_nodes`` can
+            host; a pod that only the subsample cannot host is always an error.
 
     Returns:
         The trace, sorted by arrival, and the counts of what the rules did (pods pending,
@@ -80,6 +96,9 @@ def pods_to_trace(
     node_cluster = np.array([c for c, m in enumerate(members) for _ in m])
     node_cap = np.array([[n.cpu, n.gpu, n.mem] for n in nodes], dtype=np.int64)
     node_model = [n.model for n in nodes]
+    every = all_nodes if all_nodes is not None else nodes
+    every_cap = np.array([[n.cpu, n.gpu, n.mem] for n in every], dtype=np.int64)
+    every_model = [n.model for n in every]
 
     trace_end = max(p.deletion for p in pods)
     stats: Counter[str] = Counter()
@@ -100,17 +119,28 @@ def pods_to_trace(
                 stats["capped_long_running"] += 1
                 lifetime = max_lifetime_s
         demand = pod_demand(pod)
-        fits = (node_cap >= np.array(demand)).all(axis=1)
-        if pod.gpu_spec and demand[1] > 0:
-            fits &= np.array([m in pod.gpu_spec for m in node_model])
+        fits = _hosts(pod, demand, node_cap, node_model)
         visible = np.zeros(num_clusters, dtype=bool)
         visible[node_cluster[fits]] = True
         if not visible.any():
             spec = f", gpu_spec {'|'.join(pod.gpu_spec)}" if pod.gpu_spec else ""
+            what = (
+                f"{source}: row {pod.row} ({pod.name}), cpu {demand[0]} cores, gpu {demand[1]} "
+                f"tenths, mem {demand[2]} GiB{spec}"
+            )
+            hosts = int(_hosts(pod, demand, every_cap, every_model).sum())
+            if hosts:
+                raise TraceError(
+                    f"{what}: no kept node can host it; {hosts} node(s) of the node list can: "
+                    "raise node_fraction"
+                )
+            stats["unhostable"] += 1
+            if unhostable == "drop":
+                stats["dropped_unhostable"] += 1
+                continue
             raise TraceError(
-                f"{source}: row {pod.row} ({pod.name}): no kept node can host it "
-                f"(cpu {demand[0]} cores, gpu {demand[1]} tenths, mem {demand[2]} GiB{spec}); "
-                f"raise node_fraction"
+                f"{what}: no node of the node list can host it, at any node_fraction; "
+                "unhostable='drop' (--unhostable drop) drops such pods and counts them"
             )
         work = max(1, math.ceil(lifetime / slot_seconds))
         arrival = math.floor(pod.creation / slot_seconds)

@@ -28,13 +28,7 @@ from envs.flat import (
     flat_observation_space,
     present_flat,
 )
-from envs.metrics import (
-    episode_metrics,
-    lower_bound,
-    resource_slots,
-    status_text,
-    task_records,
-)
+from envs.metrics import EpisodeMetrics, status_text
 from envs.observation import (
     Dims,
     Exposure,
@@ -45,7 +39,7 @@ from envs.observation import (
     state_size,
 )
 from envs.observation_builder import ObservationBuilder
-from envs.scenario import RESOURCE_KINDS, ScenarioConfig, load_scenario
+from envs.scenario import ScenarioConfig, load_scenario
 from envs.simulator import Op, RoundOutcome, Simulator, Status
 from envs.speed_models import SpeedModel, build_speed_model
 from envs.trace import Trace, generate_trace, load_trace
@@ -64,6 +58,7 @@ def parallel_env(
     render_mode: str | None = None,
     action: str = "structured",
     observation: str = "structured",
+    observation_key: str = "observation",
     infos: str = "numeric",
     **overrides: Any,
 ) -> EdgeClusterEnv:
@@ -79,6 +74,8 @@ def parallel_env(
         observation: ``"structured"`` (the Dict the project's networks read), ``"flat"`` (a
             Box of normalised features, with the flat action as ``{"observation",
             "action_mask"}``) or ``"box"`` (the Box alone; the flat mask goes to ``infos``).
+        observation_key: the Box's key in the flat Dict (RLlib's masking module reads
+            ``"observations"``).
         infos: ``"numeric"`` (a fixed set of integers per step, what stock libraries can
             batch) or ``"full"`` (also the per-action facts, finished tasks, the episode summary
             and, where the regime tells them, speed-model objects and oracle keys: what the
@@ -94,7 +91,12 @@ def parallel_env(
         data.update(overrides)
         cfg = from_dict(ScenarioConfig, data, "scenario")
     return EdgeClusterEnv(
-        cfg, render_mode=render_mode, action=action, observation=observation, infos=infos
+        cfg,
+        render_mode=render_mode,
+        action=action,
+        observation=observation,
+        observation_key=observation_key,
+        infos=infos,
     )
 
 
@@ -108,7 +110,7 @@ def env(*args: Any, **kwargs: Any) -> AECEnv:
     return wrappers.OrderEnforcingWrapper(raw_env(*args, **kwargs))
 
 
-class EdgeClusterEnv(ParallelEnv):
+class EdgeClusterEnv(EpisodeMetrics, ParallelEnv):
     """Distributed edge clusters scheduling ML tasks; see the module docstring."""
 
     metadata = {
@@ -125,6 +127,7 @@ class EdgeClusterEnv(ParallelEnv):
         render_mode: str | None = None,
         action: str = "structured",
         observation: str = "structured",
+        observation_key: str = "observation",
         infos: str = "full",
     ) -> None:
         """The project's own code builds this class directly (full ``infos``); users build it
@@ -165,12 +168,13 @@ class EdgeClusterEnv(ParallelEnv):
             self._told["oracle_speed_model"] = self.speed
         check_interface(action, observation, self.dims)
         self.action_form, self.observation_form, self.info_level = action, observation, infos
+        self.observation_key = observation_key
         self.structured_space = observation_space(self.dims, self.capacity)
         self.flat = flat_layout(self.dims, self.structured_space)
         self._obs_space = (
             self.structured_space
             if observation == "structured"
-            else flat_observation_space(self.flat, action, observation)
+            else flat_observation_space(self.flat, action, observation, observation_key)
         )
         self._act_space = (
             flat_action_space(self.flat) if action == "flat" else action_space(self.dims)
@@ -341,39 +345,6 @@ class EdgeClusterEnv(ParallelEnv):
             **self._told,
             **facts,
         }
-
-    # ------------------------------------------------------------------ metrics
-    def lower_bound(self) -> np.ndarray:
-        if self._lower_bound is None:
-            self._lower_bound = lower_bound(self.trace, self.capacity, self.speed)
-        return self._lower_bound
-
-    def task_records(self):
-        """Per-task metrics of the current episode (DESIGN §4.5)."""
-        return task_records(self.sim, self.lower_bound())
-
-    def episode_summary(self) -> dict[str, float]:
-        """Per-episode metrics: JCT statistics, makespan, utilisation, lower-bound ratio."""
-        return episode_metrics(self.sim, self.task_records(), self._conflicts)
-
-    def utilization_by_cluster(self) -> np.ndarray:
-        """float [N, 3]: allocated share of each cluster's capacity per kind over the episode."""
-        slots = max(self.sim.slot, 1)
-        cap = np.maximum(self.capacity, 1) * slots
-        return np.where(self.capacity > 0, resource_slots(self.sim) / cap, 0.0)
-
-    def utilization_trace(self) -> tuple[np.ndarray, np.ndarray]:
-        """The episode's allocation over time, summed over clusters.
-
-        Returns:
-            ``slots`` int [E + 1]: the slot at which each allocation starts, then the current
-            slot; ``alloc`` int [E, 3]: resources allocated per kind from ``slots[i]`` until
-            ``slots[i + 1]``.
-        """
-        trace = self.sim.util_trace
-        slots = np.asarray([s for s, _ in trace] + [self.sim.slot], dtype=np.int64)
-        alloc = np.asarray([a.sum(axis=0) for _, a in trace], dtype=np.int64)
-        return slots, alloc.reshape(-1, len(RESOURCE_KINDS))
 
     def check_invariants(self) -> None:
         """DESIGN §4.1 invariants; tests call this after every step."""

@@ -93,14 +93,17 @@ def flat_action_space(layout: FlatLayout) -> spaces.Discrete:
     return spaces.Discrete(layout.num_actions)
 
 
-def flat_observation_space(layout: FlatLayout, action: str, observation: str) -> spaces.Space:
-    """``observation='flat'`` with the flat action: ``{"observation": Box, "action_mask":
-    int8 [A * C * G]}`` (PettingZoo's form); otherwise the Box alone (with the flat action its
-    mask is then ``infos[agent]["action_mask"]``)."""
+def flat_observation_space(
+    layout: FlatLayout, action: str, observation: str, key: str = "observation"
+) -> spaces.Space:
+    """``observation='flat'`` with the flat action: ``{key: Box, "action_mask": int8 [A * C *
+    G]}`` (PettingZoo's form with the default ``key``; RLlib's masking module reads
+    ``"observations"``); otherwise the Box alone (with the flat action its mask is then
+    ``infos[agent]["action_mask"]``)."""
     box = spaces.Box(0.0, 1.0, shape=(layout.num_features,), dtype=np.float32)
     if observation == "flat" and action == "flat":
         mask = spaces.Box(0, 1, shape=(layout.num_actions,), dtype=np.int8)
-        return spaces.Dict({"observation": box, "action_mask": mask})
+        return spaces.Dict({key: box, "action_mask": mask})
     return box
 
 
@@ -152,7 +155,8 @@ def encode(task: int, cpu: int, gpu: int, layout: FlatLayout) -> int:
 
 def present_flat(observations: dict, infos: dict, capacity: np.ndarray, env: Any) -> dict:
     """Every agent's structured observation in ``env``'s flat form (``env.observation_form``,
-    ``env.action_form``); with the Box and the flat action the mask goes to ``infos``."""
+    ``env.action_form``, ``env.observation_key``); with the Box and the flat action the mask
+    goes to ``infos``."""
     out = {}
     elastic_from = 1 + env.dims.window if env.dims.elastic else None
     for c, (agent, obs) in enumerate(observations.items()):
@@ -162,7 +166,7 @@ def present_flat(observations: dict, infos: dict, capacity: np.ndarray, env: Any
             continue
         mask = joint_mask(obs, elastic_from)
         if env.observation_form == "flat":
-            out[agent] = {"observation": box, "action_mask": mask}
+            out[agent] = {env.observation_key: box, "action_mask": mask}
         else:
             out[agent] = box
             infos[agent]["action_mask"] = mask

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.jct_bounds import lower_bound, mean_jct_bounds
+from envs.scenario import RESOURCE_KINDS
 from envs.simulator import Simulator, Status
 
 __all__ = ["TaskRecords", "episode_metrics", "lower_bound", "resource_slots", "task_records"]
@@ -132,3 +133,40 @@ def status_text(sim: Simulator, capacity: np.ndarray, agents: list[str]) -> str:
             f" running {len(sim.running[c])}"
         )
     return "\n".join(lines)
+
+
+class EpisodeMetrics:
+    """The env's metric methods (mixed into ``EdgeClusterEnv``, which sets ``sim``, ``trace``,
+    ``capacity``, ``speed``, ``_lower_bound`` and ``_conflicts``)."""
+
+    def lower_bound(self) -> np.ndarray:
+        if self._lower_bound is None:
+            self._lower_bound = lower_bound(self.trace, self.capacity, self.speed)
+        return self._lower_bound
+
+    def task_records(self):
+        """Per-task metrics of the current episode (DESIGN §4.5)."""
+        return task_records(self.sim, self.lower_bound())
+
+    def episode_summary(self) -> dict[str, float]:
+        """Per-episode metrics: JCT statistics, makespan, utilisation, lower-bound ratio."""
+        return episode_metrics(self.sim, self.task_records(), self._conflicts)
+
+    def utilization_by_cluster(self) -> np.ndarray:
+        """float [N, 3]: allocated share of each cluster's capacity per kind over the episode."""
+        slots = max(self.sim.slot, 1)
+        cap = np.maximum(self.capacity, 1) * slots
+        return np.where(self.capacity > 0, resource_slots(self.sim) / cap, 0.0)
+
+    def utilization_trace(self) -> tuple[np.ndarray, np.ndarray]:
+        """The episode's allocation over time, summed over clusters.
+
+        Returns:
+            ``slots`` int [E + 1]: the slot at which each allocation starts, then the current
+            slot; ``alloc`` int [E, 3]: resources allocated per kind from ``slots[i]`` until
+            ``slots[i + 1]``.
+        """
+        trace = self.sim.util_trace
+        slots = np.asarray([s for s, _ in trace] + [self.sim.slot], dtype=np.int64)
+        alloc = np.asarray([a.sum(axis=0) for _, a in trace], dtype=np.int64)
+        return slots, alloc.reshape(-1, len(RESOURCE_KINDS))

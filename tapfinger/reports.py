@@ -99,6 +99,7 @@ def report_markdown(results: dict[str, Any]) -> str:
         f"- {results['episodes']} paired episodes per policy (seeds {seeds[0]}..{seeds[-1]})",
         f"- best baseline (lowest mean JCT, oracles and learned policies excluded): "
         f"{best if best else 'n/a'}",
+        *[f"- note: {n}" for n in results.get("notes", [])],
         "",
         markdown_table(results),
         "",

@@ -18,6 +18,7 @@ import numpy as np
 from tapfinger.eval_types import EPISODE_METRICS, EpisodeResult, EvalRequest
 from tapfinger.policies import policy_entry
 from tapfinger.policies.registry import ELASTIC_SUFFIX
+from tapfinger.report_notes import rigid_requests, workload_notes
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ def best_fair_baseline(policies: dict[str, dict], elastic: bool | None = None) -
 
 
 def summarize(request: EvalRequest, results: Sequence[EpisodeResult]) -> dict[str, Any]:
-    """The ``policies`` and ``best_baseline`` sections of results.json from episode results."""
+    """The ``policies``, ``best_baseline`` and notes sections of results.json from episode
+    results (:mod:`tapfinger.report_notes`: no best baseline when nothing ever waited)."""
     ev = request.config.eval
     by_policy: dict[str, list[EpisodeResult]] = {name: [] for name in request.policies}
     for r in results:
@@ -115,7 +117,14 @@ def summarize(request: EvalRequest, results: Sequence[EpisodeResult]) -> dict[st
                     values[m], confidence=ev.confidence, resamples=ev.bootstrap, seed=ev.seed
                 )
         policies[name] = entry
-    best = best_fair_baseline(policies)
+    for name, entry in policies.items():
+        entry["per_episode"] = {
+            "seed": list(request.seeds),
+            **{m: per_episode[name][m].tolist() for m in EPISODE_METRICS},
+        }
+    rigid = rigid_requests(request.config.scenario, request.trace)
+    idle, ties, notes = workload_notes(policies, rigid)
+    best = None if idle else best_fair_baseline(policies)
     for name, entry in policies.items():
         if best is None:
             entry["diff_to_best"] = None
@@ -126,12 +135,14 @@ def summarize(request: EvalRequest, results: Sequence[EpisodeResult]) -> dict[st
         entry["diff_to_best_ci"] = bootstrap_ci(
             diff, confidence=ev.confidence, resamples=ev.bootstrap, seed=ev.seed
         )
-    for name, entry in policies.items():
-        entry["per_episode"] = {
-            "seed": list(request.seeds),
-            **{m: per_episode[name][m].tolist() for m in EPISODE_METRICS},
-        }
-    return {"best_baseline": best, "policies": policies}
+    return {
+        "best_baseline": best,
+        "policies": policies,
+        "nothing_waited": idle,
+        "rigid_requests": rigid,
+        "ties": ties,
+        "notes": notes,
+    }
 
 
 __all__ = ["CI_METRICS", "bootstrap_ci", "mean_summary", "summarize"]

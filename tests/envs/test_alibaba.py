@@ -122,7 +122,7 @@ def test_slot_seconds_changes_units(tmp_path):
 
 def test_unhostable_pod_names_its_row(tmp_path):
     pods = [*PODS, "big,200000,1024,0,0,,BE,Succeeded,10,20,10"]
-    with pytest.raises(TraceError, match=r"row 8 \(big\): no kept node can host it"):
+    with pytest.raises(TraceError, match=r"row 8 \(big\), cpu 200 cores.*no node of the node list"):
         run_import(tmp_path, pods)
     with pytest.raises(TraceError, match=r"row 6 \(p5\).*gpu_spec G2"):
         # With the 8-GPU node of another model, p5 (gpu_spec G2) has nowhere to go.
@@ -153,11 +153,27 @@ def test_malformed_pod_row_names_file_row_and_column(tmp_path, row, column, bad,
     assert "pods.csv" in text and f"row {row}, column '{column}'" in text and message in text
 
 
-def test_missing_column_and_short_row(tmp_path):
+def test_missing_columns_are_all_named_with_the_reason(tmp_path):
+    # The request snapshots (openb_pod_list_multigpu*.csv) have only these five columns.
+    header = "name,cpu_milli,memory_mib,num_gpu,gpu_milli"
+    pods = [",".join(p.split(",")[:5]) for p in PODS]
+    with pytest.raises(TraceError) as err:
+        import_alibaba(*write(tmp_path, pods, header=header), num_clusters=2, node_fraction=1.0)
+    text = str(err.value)
+    missing = "'gpu_spec', 'pod_phase', 'creation_time', 'deletion_time', 'scheduled_time'"
+    assert f"pods.csv: header: missing columns {missing}" in text
+    assert "arrival and lifetime" in text and "can be packed but not replayed" in text
+    # qos is not read: a list without it replays.
     header = POD_HEADER.replace(",qos", "")
     pods = [",".join(p.split(",")[:6] + p.split(",")[7:]) for p in PODS]
-    with pytest.raises(TraceError, match=r"pods\.csv: header, column 'qos': missing"):
-        import_alibaba(*write(tmp_path, pods, header=header), num_clusters=2, node_fraction=1.0)
+    assert len(
+        import_alibaba(
+            *write(tmp_path, pods, header=header), num_clusters=2, node_fraction=1.0
+        ).trace
+    )
+
+
+def test_short_row(tmp_path):
     short = [*PODS[:2], "p2,12000,40000,1"]
     with pytest.raises(TraceError, match=r"row 3, column 'gpu_milli': missing"):
         run_import(tmp_path, short)
@@ -268,3 +284,49 @@ def test_full_replay_finishes_every_task():
         obs, _, _, _, infos = env.step(actions)
     assert env.sim.done
     assert infos["cluster_0"]["episode"]["tasks_finished"] == 8118
+
+
+def test_pods_no_node_can_host_get_the_right_advice_and_can_be_dropped(tmp_path):
+    # 64 GiB on a T4: the only T4 node has 32 GiB, so no node_fraction can help.
+    pods = [*PODS, "p7,4000,65536,1,1000,T4,LS,Succeeded,700,900,700"]
+    with pytest.raises(TraceError) as err:
+        run_import(tmp_path, pods)
+    text = str(err.value)
+    assert "row 8 (p7)" in text and "gpu_spec T4" in text
+    assert "no node of the node list can host it, at any node_fraction" in text
+    assert "--unhostable drop" in text and "raise node_fraction" not in text
+    result = run_import(tmp_path, pods, unhostable="drop")
+    assert result.stats["unhostable"] == result.stats["dropped_unhostable"] == 1
+    assert 7 not in result.trace.task_id and len(result.trace) == len(run_import(tmp_path).trace)
+    code = main(
+        [
+            "--pods",
+            str(tmp_path / "pods.csv"),
+            "--nodes",
+            str(tmp_path / "nodes.csv"),
+            "--out",
+            str(tmp_path / "t.csv"),
+            "--num-clusters",
+            "2",
+            "--node-fraction",
+            "1.0",
+            "--unhostable",
+            "drop",
+        ]
+    )
+    assert code == 0
+
+
+def test_a_pod_only_the_subsample_cannot_host_says_raise_node_fraction():
+    from envs.alibaba_csv import Node, Pod
+    from envs.alibaba_tasks import pods_to_trace
+
+    small = Node("small", 8, 10, 16, "T4")
+    big = Node("big", 64, 20, 256, "T4")
+    pod = Pod(1, "p", 32000, 8192, 1, 1000, ("T4",), "Succeeded", 0, 60, 0)
+    kw = dict(source=Path("pods.csv"), slot_seconds=60.0, long_running="drop")
+    kw.update(max_lifetime_s=1e9, pending="keep")
+    with pytest.raises(TraceError, match=r"no kept node can host it; 1 node\(s\) of the node "):
+        pods_to_trace([pod], [[small]], all_nodes=[small, big], unhostable="drop", **kw)
+    trace, _ = pods_to_trace([pod], [[big]], all_nodes=[small, big], **kw)
+    assert len(trace) == 1
