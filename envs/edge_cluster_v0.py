@@ -218,8 +218,10 @@ class EdgeClusterEnv(EpisodeMetrics, ParallelEnv):
         trace = (options or {}).get("trace") or self._fixed_trace
         if trace is None:
             trace = generate_trace(self.scenario, np.random.default_rng(workload_seq))
-        elif trace is not self._fixed_trace:
-            trace.check_fits(self.scenario)
+        else:
+            if trace is not self._fixed_trace:
+                trace.check_fits(self.scenario)
+            trace = self._window(trace, np.random.default_rng(workload_seq))
         self.trace = trace
         self.sim.reset(trace, rng=np.random.default_rng(conflict_seq))
         self.builder.prepare(trace)
@@ -230,6 +232,15 @@ class EdgeClusterEnv(EpisodeMetrics, ParallelEnv):
         observations, facts = self._observe()
         infos = {a: self._info(i, facts[i], 0, 0, 0) for i, a in enumerate(self.agents)}
         return self._present(observations, infos)
+
+    def _window(self, trace: Trace, rng: np.random.Generator) -> Trace:
+        """The episode's part of a replayed trace (``scenario.trace_window``; see there)."""
+        count = self.scenario.trace_window
+        if count == 0:
+            return trace
+        if count > len(trace):
+            raise ConfigError(f"trace_window: {count} tasks, but the trace has {len(trace)}")
+        return trace.window(int(rng.integers(0, len(trace) - count + 1)), count)
 
     def _present(self, observations: dict, infos: dict) -> tuple[dict, dict]:
         """Observations (and, for the Box with the flat action, ``infos``) in the chosen form."""

@@ -150,6 +150,9 @@ class ScenarioConfig:
     """Which clusters see a task: the paper's random subset of size U{1..N}, all, or one."""
     trace: str | None = None
     """A trace file to replay instead of generating tasks (path, or a vendored trace name)."""
+    trace_window: int = 0
+    """Tasks per episode cut from a replayed trace: each seed picks a contiguous run of that
+    many tasks (arrival order), arrivals re-based to slot 0; 0 replays the whole trace."""
     window: int = 10
     """Pending window: how many waiting tasks an agent sees and may start."""
     max_running: int = 0
@@ -206,6 +209,7 @@ class ScenarioConfig:
             "max_rounds_per_slot": self.max_rounds_per_slot >= 1,
             "max_starts": self.max_starts >= 1,
             "max_slots": self.max_slots >= 1,
+            "trace_window": self.trace_window >= 0,
             "switch_penalty": 0.0 <= self.switch_penalty <= 1.0,
             "slot_seconds": self.slot_seconds > 0,
         }

@@ -76,6 +76,24 @@ class Trace:
             self.cap[order],
         )
 
+    def window(self, start: int, count: int) -> Trace:
+        """Tasks ``start .. start + count - 1`` (in arrival order), arrivals re-based so the
+        first arrives in slot 0."""
+        if not 0 <= start <= start + count <= len(self) or count < 1:
+            raise ValueError(f"window [{start}, {start + count}) is not within {len(self)} tasks")
+        part = slice(start, start + count)
+        arrival = self.arrival[part]
+        return Trace(
+            list(self.type_names),
+            self.task_id[part].copy(),
+            arrival - arrival.min(),
+            self.type_idx[part].copy(),
+            self.work[part].copy(),
+            self.visible[part].copy(),
+            self.min_demand[part].copy(),
+            self.cap[part].copy(),
+        )
+
     def check_fits(self, scenario: ScenarioConfig, source: str = "trace") -> None:
         """Every task must fit at least one cluster that can see it (else it never runs)."""
         if self.num_clusters != scenario.num_clusters:
