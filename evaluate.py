@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="play the episodes as Ray tasks: a local Ray, or the cluster at ADDRESS "
+        "(e.g. ray://head:10001; needs the ray extra)",
+    )
+    p.add_argument(
         "--overwrite", action="store_true", help="replace results already in the output folder"
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -62,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from tqdm import tqdm
 
-    from tapfinger.eval_types import OUTPUT_FILES, EpisodeResult
+    from tapfinger.eval_types import OUTPUT_FILES, EpisodeFailed, EpisodeResult
     from tapfinger.evaluation import check_output_dir, evaluate, resolve_request
     from tapfinger.reports import markdown_table, write_outputs
 
@@ -78,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint=args.checkpoint,
             workers=args.workers,
             elastic_checkpoint=args.elastic_checkpoint,
+            ray_address=args.ray,
         )
         out = check_output_dir(args.out, args.overwrite)
         try:  # fail now, not after the episodes, when the folder cannot be made
@@ -95,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         write_outputs(out, evaluation)
     except InputError as exc:
         return error_line(exc)
+    except EpisodeFailed as exc:  # not bad input: the run failed (exit 1), with its seed
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
@@ -108,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         f"wall time: {time.perf_counter() - start:.1f} s "
         f"({len(request.policies)} polic{'ies' if len(request.policies) > 1 else 'y'} x "
         f"{len(request.seeds)} episodes, "
-        f"{request.workers} worker{'s' if request.workers > 1 else ''})"
+        + (
+            f"on Ray ({request.ray_address}))"
+            if request.ray_address
+            else f"{request.workers} worker{'s' if request.workers > 1 else ''})"
+        )
     )
     return 0
 

@@ -34,9 +34,11 @@ for preset in $PRESETS; do
     fi
     out="results/elastic/${preset}_s${seed}"
     mkdir -p results/elastic
+    plain=()  # the shipped non-elastic policy, where there is one
+    [[ -f checkpoints/${preset}.pt ]] && plain=(--checkpoint "checkpoints/${preset}.pt")
     if [[ ! -f $out/results.json ]]; then
-      "$PY" evaluate.py --config "configs/${preset}.yaml" --policies all \
-        --checkpoint "checkpoints/${preset}.pt" --elastic-checkpoint "$dir/checkpoints/best.pt" \
+      "$PY" evaluate.py --config "configs/${preset}.yaml" --policies all "${plain[@]}" \
+        --elastic-checkpoint "$dir/checkpoints/best.pt" \
         --episodes 20 --seed 0 --workers 2 --out "$out" > "$out.log" 2>&1 || {
         cat "$out.log"; exit 1; }
     fi

@@ -82,6 +82,8 @@ class EvalRequest:
     """Checkpoint handed to the policies that take one (the learned policy)."""
     workers: int = 1
     """Worker processes; 1 runs the episodes in this process."""
+    ray_address: str | None = None
+    """Run the episodes as Ray tasks (``"local"``: a local Ray; else a cluster's address)."""
     elastic_checkpoint: str | None = None
     """Checkpoint of the learned policy's elastic variant (``tapfinger@elastic``: trained with
     ``scenario.elastic: true``, played on the same arrivals in elastic mode)."""
@@ -90,6 +92,10 @@ class EvalRequest:
         """The checkpoint that ``policy`` is built from: the elastic one for an ``@elastic``
         variant, else ``checkpoint``."""
         return self.elastic_checkpoint if policy.endswith("@elastic") else self.checkpoint
+
+
+class EpisodeFailed(RuntimeError):
+    """An episode raised; the message names its policy and seed, and the cause."""
 
 
 @dataclass(frozen=True)

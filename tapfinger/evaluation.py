@@ -32,6 +32,7 @@ from tapfinger.config import ExperimentConfig, config_to_dict, load_config
 from tapfinger.eval_types import (
     OUTPUT_FILES,
     SCHEMA_VERSION,
+    EpisodeFailed,
     EpisodeResult,
     EpisodeSpec,
     EvalRequest,
@@ -57,6 +58,7 @@ def resolve_request(
     checkpoint: str | Path | None = None,
     workers: int = 1,
     elastic_checkpoint: str | Path | None = None,
+    ray_address: str | None = None,
 ) -> EvalRequest:
     """Check every input and build the request; bad input raises an InputError (one line).
 
@@ -70,6 +72,8 @@ def resolve_request(
         checkpoint: Checkpoint for the policies that take one.
         workers: Worker processes.
         elastic_checkpoint: Checkpoint of ``tapfinger@elastic`` (an elastic-mode training).
+        ray_address: Play the episodes as Ray tasks: ``"local"`` for a local Ray, else the
+            address of a Ray cluster (``workers`` is then ignored).
     """
     cfg = load_config(config, list(overrides))
     where = {"episodes": "--episodes", "seed": "--seed"}
@@ -83,6 +87,10 @@ def resolve_request(
         raise ConfigError(f"{where['seed']} must be non-negative, got {seed}")
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
+    if ray_address is not None:
+        from tapfinger.ray_runner import require_ray
+
+        require_ray()
     checkpoint, elastic_checkpoint = (
         _existing_file(path, flag)
         for path, flag in (
@@ -123,6 +131,7 @@ def resolve_request(
         checkpoint=checkpoint,
         workers=workers,
         elastic_checkpoint=elastic_checkpoint,
+        ray_address=ray_address,
     )
     # Build every policy's env and the policy once now, so bad input fails before any episode.
     for name in names:
@@ -247,15 +256,33 @@ def _init_worker() -> None:
         torch.set_num_threads(1)
 
 
+def _checked(spec: EpisodeSpec) -> EpisodeResult:
+    """:func:`run_episode`, with a failure named by its policy and seed."""
+    try:
+        return run_episode(spec)
+    except Exception as exc:
+        raise EpisodeFailed(
+            f"episode of {spec.policy} with seed {spec.seed} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def run_episodes(
     specs: Sequence[EpisodeSpec],
     workers: int = 1,
     on_episode: Callable[[EpisodeResult], None] | None = None,
+    ray_address: str | None = None,
 ) -> list[EpisodeResult]:
-    """Play ``specs`` serially or over ``workers`` processes; results in ``specs`` order.
+    """Play ``specs`` serially, over ``workers`` processes or as Ray tasks (``ray_address``);
+    results in ``specs`` order. A failed episode raises :class:`EpisodeFailed`.
 
     Worker processes are spawned (not forked), which is safe with threads and with CUDA.
     """
+    if ray_address is not None:
+        from tapfinger.ray_runner import run_episodes_on_ray
+
+        return run_episodes_on_ray(
+            specs, None if ray_address == "local" else ray_address, on_episode
+        )
     workers = min(workers, len(specs))
     if workers <= 1:
         # One torch thread, as in the workers: the learned policy's graphs are tiny, and a
@@ -269,7 +296,7 @@ def run_episodes(
         try:
             results = []
             for spec in specs:
-                results.append(run_episode(spec))
+                results.append(_checked(spec))
                 if on_episode is not None:
                     on_episode(results[-1])
         finally:
@@ -279,7 +306,7 @@ def run_episodes(
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
     try:
-        futures = {pool.submit(run_episode, spec): i for i, spec in enumerate(specs)}
+        futures = {pool.submit(_checked, spec): i for i, spec in enumerate(specs)}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
@@ -308,7 +335,7 @@ def evaluate(
         request.config.scenario.name,
         request.workers,
     )
-    episodes = run_episodes(specs, request.workers, on_episode)
+    episodes = run_episodes(specs, request.workers, on_episode, request.ray_address)
     summary = summarize(request, episodes)
     cfg = request.config
     results: dict[str, Any] = {
@@ -328,6 +355,7 @@ def evaluate(
         "run": {
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "workers": request.workers,
+            "ray": request.ray_address,
             "wall_seconds": time.perf_counter() - start,
             "policy_seconds": {
                 name: sum(e.seconds for e in episodes if e.policy == name)

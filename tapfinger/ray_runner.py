@@ -1,0 +1,95 @@
+"""Episodes as Ray tasks (``evaluate.py --ray [ADDRESS]``): a local Ray by default, a cluster when
+an address is given. Ray is an optional extra (``pip install -e ".[ray]"``); nothing else imports
+this module.
+
+Each episode is one task with one CPU, running :func:`tapfinger.evaluation.run_episode` on its
+spec (the spec carries the scenario, the trace, the checkpoint path and the warm state, so a
+task needs nothing from the driver but the project's code). Results come back in spec order, so
+``results.json`` is the serial run's, timing apart (tested). An episode that fails is reported
+with its policy and seed (:class:`EpisodeFailed`), never dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from envs.errors import ConfigError
+from tapfinger.eval_types import EpisodeFailed, EpisodeResult, EpisodeSpec
+
+
+def require_ray() -> Any:
+    """The ``ray`` module, or one clear error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError('Ray is not installed: pip install -e ".[ray]" (or drop --ray)') from None
+    return ray
+
+
+def connect(address: str | None) -> tuple[Any, bool]:
+    """Join the Ray at ``address`` (``None`` or ``"local"``: start a local one, unless this
+    process already joined one). Returns the module and whether this call started it."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return ray, False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address and address != "local":
+        kwargs["address"] = address
+    ray.init(**kwargs)
+    return ray, True
+
+
+def _play(spec: EpisodeSpec) -> EpisodeResult:
+    """One episode inside a Ray worker, with one torch thread (the tasks share the cores)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    from tapfinger.evaluation import run_episode
+
+    torch.set_num_threads(1)
+    return run_episode(spec)
+
+
+def run_episodes_on_ray(
+    specs: Sequence[EpisodeSpec],
+    address: str | None = None,
+    on_episode: Callable[[EpisodeResult], None] | None = None,
+) -> list[EpisodeResult]:
+    """Play ``specs`` as Ray tasks; results in ``specs`` order; ``on_episode`` as each ends.
+
+    Raises:
+        EpisodeFailed: The first episode that failed (the others are cancelled).
+    """
+    ray, started = connect(address)
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(_play)
+        refs = [remote.remote(spec) for spec in specs]
+        index = {ref: i for i, ref in enumerate(refs)}
+        done: dict[int, EpisodeResult] = {}
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                spec = specs[index[ref]]
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:
+                    for other in pending:
+                        ray.cancel(other, force=True)
+                    cause = getattr(exc, "cause", None) or exc
+                    raise EpisodeFailed(
+                        f"episode of {spec.policy} with seed {spec.seed} failed: "
+                        f"{type(cause).__name__}: {cause}"
+                    ) from None
+                done[index[ref]] = result
+                if on_episode is not None:
+                    on_episode(result)
+        return [done[i] for i in range(len(specs))]
+    finally:
+        if started:
+            ray.shutdown()
+
+
+__all__ = ["connect", "require_ray", "run_episodes_on_ray"]
