@@ -221,33 +221,53 @@ def weights_of(net: Network) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
 
 
+def build_worker(
+    cfg: ExperimentConfig, scenario: ScenarioConfig, spec: dict, reset: bool = True
+) -> tuple[RolloutWorker, dict[int, int]]:
+    """A worker's envs, network and per-env episode counts from its ``spec`` (what
+    :meth:`ProcessCollector.worker_spec` sends); ``reset``: start every env's episode now (a
+    worker rebuilt for whole-episode rollouts does not: those reset at each collection)."""
+    torch.set_num_threads(1)
+    envs = [EdgeClusterEnv(scenario) for _ in spec["envs"]]
+    net = build_network(envs[0], cfg)
+    episodes = dict(spec["episodes"])
+
+    def take_seed(k: int) -> int:
+        g = spec["envs"][k]
+        seed = env_seed(spec["seed_start"], g, spec["num_envs"], episodes[g])
+        episodes[g] += 1
+        return seed
+
+    worker = RolloutWorker(envs, net, cfg, take_seed, torch.device("cpu"))
+    if reset:
+        worker.reset()
+    return worker, episodes
+
+
+def serve_collect(
+    worker: RolloutWorker, episodes: dict[int, int], spec: dict, payload: tuple
+) -> tuple[Collected, dict[int, int]]:
+    """One ``collect`` request: load the weights, reseed sampling from (worker, iteration),
+    collect; returns the rollout and the episode counts after it."""
+    weights, mean, std, iteration = payload
+    worker.net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+    worker.net.eval()
+    torch.manual_seed(spec["sample_seed"] + 1_000_003 * iteration)
+    out = (worker.collect(mean, std), dict(episodes))
+    release_free_memory()
+    return out
+
+
 def _worker_main(conn, cfg: ExperimentConfig, scenario: ScenarioConfig, spec: dict) -> None:
     """A worker process: build envs and a network, then serve ``collect`` requests."""
     try:
-        torch.set_num_threads(1)
-        envs = [EdgeClusterEnv(scenario) for _ in spec["envs"]]
-        net = build_network(envs[0], cfg)
-        episodes = dict(spec["episodes"])
-
-        def take_seed(k: int) -> int:
-            g = spec["envs"][k]
-            seed = env_seed(spec["seed_start"], g, spec["num_envs"], episodes[g])
-            episodes[g] += 1
-            return seed
-
-        worker = RolloutWorker(envs, net, cfg, take_seed, torch.device("cpu"))
-        worker.reset()
+        worker, episodes = build_worker(cfg, scenario, spec)
         conn.send(("ready", None))
         while True:
             msg, payload = conn.recv()
             if msg == "close":
                 break
-            weights, mean, std, iteration = payload
-            net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
-            net.eval()
-            torch.manual_seed(spec["sample_seed"] + 1_000_003 * iteration)
-            conn.send(("rollout", (worker.collect(mean, std), dict(episodes))))
-            release_free_memory()
+            conn.send(("rollout", serve_collect(worker, episodes, spec, payload)))
     except Exception:
         conn.send(("error", traceback.format_exc()))
     finally:
@@ -283,16 +303,22 @@ class ProcessCollector:
         self.conns: list[Any] = []
         self.pending = False
 
+    def worker_spec(self, w: int) -> dict:
+        """What worker ``w`` is built from: its envs, seed streams and episode counts (the
+        learner's, as of the last rollout received)."""
+        group = self.groups[w]
+        return {
+            "envs": group,
+            "num_envs": self.num_envs,
+            "seed_start": self.seed_start,
+            "episodes": {g: self.episodes[g] for g in group},
+            "sample_seed": self.cfg.train.seed * 7919 + w,
+        }
+
     def start(self) -> None:
         ctx = mp.get_context("spawn")  # no fork of a process that holds torch threads
-        for w, group in enumerate(self.groups):
-            spec = {
-                "envs": group,
-                "num_envs": self.num_envs,
-                "seed_start": self.seed_start,
-                "episodes": {g: self.episodes[g] for g in group},
-                "sample_seed": self.cfg.train.seed * 7919 + w,
-            }
+        for w in range(len(self.groups)):
+            spec = self.worker_spec(w)
             parent, child = ctx.Pipe()
             proc = ctx.Process(
                 target=_worker_main, args=(child, self.cfg, self.scenario, spec), daemon=True

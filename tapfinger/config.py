@@ -127,8 +127,13 @@ class TrainConfig:
     overlap: bool = False
     """With rollout workers: collect the next rollout while the learner updates on this one
     (a policy lag of one iteration; collection and learning each on their own core)."""
+    ray_address: str | None = None
+    """Run the rollout workers as Ray actors: ``local`` (a local Ray) or a Ray cluster's
+    address; None: worker processes on this machine. Needs the ``ray`` extra."""
 
     def validate(self, prefix: str = "train") -> None:
+        if self.ray_address is not None and self.rollout_workers < 1:
+            raise ConfigError(f"{prefix}.ray_address: needs train.rollout_workers >= 1")
         if self.rollout_workers > self.num_envs:
             raise ConfigError(
                 f"{prefix}.rollout_workers: at most train.num_envs ({self.num_envs}), "

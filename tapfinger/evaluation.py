@@ -88,7 +88,7 @@ def resolve_request(
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     if ray_address is not None:
-        from tapfinger.ray_runner import require_ray
+        from tapfinger.ray_support import require_ray
 
         require_ray()
     checkpoint, elastic_checkpoint = (
@@ -278,7 +278,7 @@ def run_episodes(
     Worker processes are spawned (not forked), which is safe with threads and with CUDA.
     """
     if ray_address is not None:
-        from tapfinger.ray_runner import run_episodes_on_ray
+        from tapfinger.ray_evaluation import run_episodes_on_ray
 
         return run_episodes_on_ray(
             specs, None if ray_address == "local" else ray_address, on_episode

@@ -108,13 +108,14 @@ class Trainer(RunState):
                 self.envs, self.net, self.cfg, lambda _env: self._take_seed(), self.device
             )
             return InlineCollector(worker)
-        return ProcessCollector(
-            self.cfg,
-            teacher_scenario(self.cfg),
-            tc.rollout_workers,
-            seed_start=TRAIN_SEED_BASE + tc.seed * 100_000 + WORKER_SEED_OFFSET,
-            episodes=self.env_episodes,
-        )
+        args = (self.cfg, teacher_scenario(self.cfg), tc.rollout_workers)
+        seed_start = TRAIN_SEED_BASE + tc.seed * 100_000 + WORKER_SEED_OFFSET
+        if tc.ray_address is not None:
+            from tapfinger.ray_collector import RayCollector
+
+            address = None if tc.ray_address == "local" else tc.ray_address
+            return RayCollector(*args, seed_start, self.env_episodes, address=address)
+        return ProcessCollector(*args, seed_start=seed_start, episodes=self.env_episodes)
 
     def collect(self, collector: InlineCollector | ProcessCollector) -> Collected:
         """One rollout from every env with the current network (sampling).

@@ -42,7 +42,7 @@ def test_ray_results_equal_the_serial_results(local_ray):
 
 
 def test_a_failed_episode_is_reported_with_its_seed(local_ray):
-    from tapfinger.ray_runner import run_episodes_on_ray
+    from tapfinger.ray_evaluation import run_episodes_on_ray
 
     request = resolve_request("quickstart", overrides=["scenario.num_tasks=8"], policies="random")
     good = episode_specs(request)[0]

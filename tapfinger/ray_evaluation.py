@@ -13,32 +13,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from envs.errors import ConfigError
 from tapfinger.eval_types import EpisodeFailed, EpisodeResult, EpisodeSpec
-
-
-def require_ray() -> Any:
-    """The ``ray`` module, or one clear error saying how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError('Ray is not installed: pip install -e ".[ray]" (or drop --ray)') from None
-    return ray
-
-
-def connect(address: str | None) -> tuple[Any, bool]:
-    """Join the Ray at ``address`` (``None`` or ``"local"``: start a local one, unless this
-    process already joined one). Returns the module and whether this call started it."""
-    ray = require_ray()
-    if ray.is_initialized():
-        return ray, False
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-    if address and address != "local":
-        kwargs["address"] = address
-    ray.init(**kwargs)
-    return ray, True
+from tapfinger.ray_support import connect
 
 
 def _play(spec: EpisodeSpec) -> EpisodeResult:
@@ -92,4 +69,4 @@ def run_episodes_on_ray(
             ray.shutdown()
 
 
-__all__ = ["connect", "require_ray", "run_episodes_on_ray"]
+__all__ = ["run_episodes_on_ray"]
