@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n## Training on {args.scenario} ({args.iterations} iterations after a warm-up)\n")
     print(
-        "| collection | env steps/s | ratio | collect s/it | update s/it | weights B | rollout B (all workers) |"
+        "| collection | env steps/s | ratio | collect s/it | update s/it | weights B | "
+        "rollout B (all workers) |"
     )
     print("|---|---|---|---|---|---|---|")
     base = None
