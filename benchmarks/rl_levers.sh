@@ -10,7 +10,7 @@
 # Table: python benchmarks/levers_table.py results/<preset> runs/levers/<preset>_s<k>
 # Serial and resumable: a finished run (summary.json) is skipped, a cut-off one resumes.
 # Usage: benchmarks/rl_levers.sh [preset ...]  (env: SEEDS="1 2 3", VARIANTS="plain ...",
-#        STEPS=PPO steps per variant, TEACHER=bc_policy)
+#        STEPS=PPO steps per variant, TEACHER=bc_policy, CURRICULUM="[48,96,192]")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -40,6 +40,8 @@ variant_args() {  # the one lever each variant turns
     inputbase) echo "--set train.same_arrivals=4 --set train.critic_warmup=0" ;;
     inputbase_ent) echo "--set train.same_arrivals=4 --set train.critic_warmup=0 --set train.ent_coef=0.01 --set train.ent_coef_final=0.0" ;;
     inputbase_lr) echo "--set train.same_arrivals=4 --set train.critic_warmup=0 --set train.lr=1.0e-4" ;;
+    # inputbase_lr with a curriculum over episode length (env CURRICULUM, in tasks per episode).
+    inputbase_lr_curr) echo "--set train.same_arrivals=4 --set train.critic_warmup=0 --set train.lr=1.0e-4 --set train.curriculum_tasks=${CURRICULUM:-[48,96,192]}" ;;
     # The levers that helped, together, three times longer (the held-out JCT still fell at
     # the end of the entropy-schedule run).
     combined_long) echo "--set train.same_arrivals=4 --set train.critic_warmup=0 --set train.lr=1.0e-4 --set train.ent_coef=0.01 --set train.ent_coef_final=0.0 --set train.total_steps=300000" ;;

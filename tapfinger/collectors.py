@@ -39,6 +39,7 @@ from tapfinger.algorithms.mappo import Rollout
 from tapfinger.checkpoint import Network, build_network
 from tapfinger.config import ExperimentConfig
 from tapfinger.critic_features import critic_features
+from tapfinger.curriculum import apply_curriculum, curriculum_length
 from tapfinger.episode_batches import collect_episodes
 from tapfinger.graph import to_tensors
 from tapfinger.memory import release_free_memory
@@ -87,6 +88,15 @@ class RolloutWorker:
         self.device = device
         self.agents = envs[0].possible_agents
         self.state: list[tuple[dict, dict]] = []
+        self.progress = 0.0
+        """Training progress (global step / total steps) of the current rollout, for the
+        curriculum (:mod:`tapfinger.curriculum`)."""
+
+    def reset_env(self, e: int, seed: int) -> tuple[dict, dict]:
+        """Start env ``e``'s next episode with ``seed``, at the curriculum's length."""
+        env = self.envs[e]
+        apply_curriculum(env, curriculum_length(self.cfg.train, self.progress))
+        return env.reset(seed=seed)
 
     def critic_states(self, which: list[int] | None = None) -> np.ndarray:
         """float32 [envs x agents, S]: each env's global state (with the critic's extra facts
@@ -99,7 +109,7 @@ class RolloutWorker:
 
     def reset(self) -> None:
         """Start a fresh episode in every env."""
-        self.state = [env.reset(seed=self.take_seed(k)) for k, env in enumerate(self.envs)]
+        self.state = [self.reset_env(k, self.take_seed(k)) for k in range(len(self.envs))]
 
     def collect(self, norm_mean: float, norm_std: float) -> Collected:
         """Step every env ``train.rollout_steps`` rounds; values denormalised by the critic's
@@ -145,7 +155,7 @@ class RolloutWorker:
                     dones[e * n + i] = float(term[a] or trunc[a])
                 if not env.agents:
                     finished.append(infos[self.agents[0]]["episode"])
-                    obs, infos = env.reset(seed=self.take_seed(e))
+                    obs, infos = self.reset_env(e, self.take_seed(e))
                 new_state.append((obs, infos))
             state = new_state
             ro.add(out, states, out.value * norm_std + norm_mean, rewards, dones, slots)
@@ -202,7 +212,10 @@ class InlineCollector:
     def start(self) -> None:
         self.worker.reset()
 
-    def collect(self, net: Network, norm_mean: float, norm_std: float, iteration: int) -> Collected:
+    def collect(
+        self, net: Network, norm_mean: float, norm_std: float, iteration: int, progress: float = 0.0
+    ) -> Collected:
+        self.worker.progress = progress
         return self.worker.collect(norm_mean, norm_std)
 
     def close(self) -> None:
@@ -249,7 +262,8 @@ def serve_collect(
 ) -> tuple[Collected, dict[int, int]]:
     """One ``collect`` request: load the weights, reseed sampling from (worker, iteration),
     collect; returns the rollout and the episode counts after it."""
-    weights, mean, std, iteration = payload
+    weights, mean, std, iteration, progress = payload
+    worker.progress = progress
     worker.net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
     worker.net.eval()
     torch.manual_seed(spec["sample_seed"] + 1_000_003 * iteration)
@@ -340,11 +354,13 @@ class ProcessCollector:
         assert msg == expected, (msg, expected)
         return payload
 
-    def submit(self, net: Network, norm_mean: float, norm_std: float, iteration: int) -> None:
+    def submit(
+        self, net: Network, norm_mean: float, norm_std: float, iteration: int, progress: float = 0.0
+    ) -> None:
         """Send the current weights; every worker starts collecting its next rollout."""
         if self.pending:
             raise RuntimeError("a rollout is already being collected")
-        payload = (weights_of(net), norm_mean, norm_std, iteration)
+        payload = (weights_of(net), norm_mean, norm_std, iteration, progress)
         for conn in self.conns:
             conn.send(("collect", payload))
         self.pending = True
@@ -360,9 +376,11 @@ class ProcessCollector:
         self.pending = False
         return merge(parts)
 
-    def collect(self, net: Network, norm_mean: float, norm_std: float, iteration: int) -> Collected:
+    def collect(
+        self, net: Network, norm_mean: float, norm_std: float, iteration: int, progress: float = 0.0
+    ) -> Collected:
         """One rollout with the current weights (submit, then wait)."""
-        self.submit(net, norm_mean, norm_std, iteration)
+        self.submit(net, norm_mean, norm_std, iteration, progress)
         return self.receive()
 
     def close(self) -> None:

@@ -81,6 +81,9 @@ class TrainConfig:
     """Minibatches per epoch."""
     ent_coef: float = 0.01
     """Entropy bonus coefficient (at the start of PPO, under ``ent_coef_final``)."""
+    curriculum_tasks: list[int] = field(default_factory=list)
+    """Curriculum over episode length: training episodes play these lengths (``num_tasks``, or
+    ``trace_window`` for a replayed trace) in equal shares of ``total_steps``; [] is off."""
     ent_coef_final: float | None = None
     """Entropy schedule: the coefficient goes linearly from ``ent_coef`` at the first PPO
     iteration to this at ``total_steps``; None keeps ``ent_coef`` throughout."""
@@ -171,6 +174,8 @@ class TrainConfig:
             v = getattr(self, key)
             if not (v > 0 and math.isfinite(v)):
                 raise ConfigError(f"{prefix}.{key}: must be a positive number, got {v!r}")
+        if any(n < 1 for n in self.curriculum_tasks):
+            raise ConfigError(f"{prefix}.curriculum_tasks: lengths must be >= 1")
         if self.ent_coef_final is not None and not (
             self.ent_coef_final >= 0 and math.isfinite(self.ent_coef_final)
         ):

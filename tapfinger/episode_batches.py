@@ -87,10 +87,10 @@ def collect_episodes(worker: Any, norm_mean: float, norm_std: float) -> dict[str
     envs, agents = worker.envs, worker.agents
     n = len(agents)
     state = []
-    for e, env in enumerate(envs):
+    for e in range(len(envs)):
         if e % k == 0:
             seed = worker.take_seed(e)
-        state.append(env.reset(seed=seed))
+        state.append(worker.reset_env(e, seed))
     alive = list(range(len(envs)))
     traj = [{"rewards": [], "slots": [], "rows": []} for _ in envs]
     ro = Rollout()

@@ -50,10 +50,11 @@ class _Actor:
         self.worker, self.episodes = build_worker(cfg, scenario, spec, reset=reset)
 
     def collect(
-        self, weights: dict, mean: float, std: float, iteration: int
+        self, weights: dict, mean: float, std: float, iteration: int, progress: float
     ) -> tuple[Collected, dict[int, int]]:
         # ``weights`` is a top-level argument, so Ray resolves its object reference here.
-        return serve_collect(self.worker, self.episodes, self.spec, (weights, mean, std, iteration))
+        payload = (weights, mean, std, iteration, progress)
+        return serve_collect(self.worker, self.episodes, self.spec, payload)
 
     def pid(self) -> int:
         import os
@@ -93,11 +94,14 @@ class RayCollector(ProcessCollector):
         self.actors = [self._actor(w) for w in range(len(self.groups))]
         self._ray.get([a.pid.remote() for a in self.actors])  # built, or the error now
 
-    def submit(self, net: Network, norm_mean: float, norm_std: float, iteration: int) -> None:
+    def submit(
+        self, net: Network, norm_mean: float, norm_std: float, iteration: int, progress: float = 0.0
+    ) -> None:
         """Send the current weights (one object for all actors); every actor collects."""
         if self.pending:
             raise RuntimeError("a rollout is already being collected")
-        self.payload = (self._ray.put(weights_of(net)), norm_mean, norm_std, iteration)
+        weights = self._ray.put(weights_of(net))
+        self.payload = (weights, norm_mean, norm_std, iteration, progress)
         self.refs = [self._send(a) for a in self.actors]
         self.pending = True
 

@@ -117,6 +117,10 @@ class Trainer(RunState):
             return RayCollector(*args, seed_start, self.env_episodes, address=address)
         return ProcessCollector(*args, seed_start=seed_start, episodes=self.env_episodes)
 
+    def _progress(self, ahead: int = 0) -> float:
+        """Training progress (global step, plus ``ahead`` steps, over total steps)."""
+        return (self.global_step + ahead) / max(1, self.cfg.train.total_steps)
+
     def collect(self, collector: InlineCollector | ProcessCollector) -> Collected:
         """One rollout from every env with the current network (sampling).
 
@@ -124,14 +128,19 @@ class Trainer(RunState):
         now), and the next one is submitted before returning, with the current weights."""
         self.net.eval()
         if not self.cfg.train.overlap:
-            col = collector.collect(self.net, self.norm.mean, self.norm.std, self.iteration)
+            col = collector.collect(
+                self.net, self.norm.mean, self.norm.std, self.iteration, self._progress()
+            )
         else:
             assert isinstance(collector, ProcessCollector)
             if not collector.pending:
-                collector.submit(self.net, self.norm.mean, self.norm.std, self.iteration)
+                collector.submit(
+                    self.net, self.norm.mean, self.norm.std, self.iteration, self._progress()
+                )
             col = collector.receive()
             if self.global_step + col.steps < self.cfg.train.total_steps:
-                collector.submit(self.net, self.norm.mean, self.norm.std, self.iteration + 1)
+                ahead = self._progress(col.steps)
+                collector.submit(self.net, self.norm.mean, self.norm.std, self.iteration + 1, ahead)
         self.global_step += col.steps
         self.episodes += len(col.finished)
         if isinstance(collector, ProcessCollector):
