@@ -41,6 +41,8 @@ from tapfinger.eval_types import (
 from tapfinger.playing import make_env, play_episode, policy_options, policy_scenario, warm_state
 from tapfinger.policies import make_policy, policy_entry, policy_names
 from tapfinger.policies.registry import ELASTIC_SUFFIX
+from tapfinger.ray_evaluation import run_episodes_on_ray
+from tapfinger.ray_support import require_ray
 from tapfinger.statistics import summarize
 
 log = logging.getLogger(__name__)
@@ -88,8 +90,6 @@ def resolve_request(
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     if ray_address is not None:
-        from tapfinger.ray_support import require_ray
-
         require_ray()
     checkpoint, elastic_checkpoint = (
         _existing_file(path, flag)
@@ -278,11 +278,8 @@ def run_episodes(
     Worker processes are spawned (not forked), which is safe with threads and with CUDA.
     """
     if ray_address is not None:
-        from tapfinger.ray_evaluation import run_episodes_on_ray
-
-        return run_episodes_on_ray(
-            specs, None if ray_address == "local" else ray_address, on_episode
-        )
+        address = None if ray_address == "local" else ray_address
+        return run_episodes_on_ray(specs, run_episode, address, on_episode)
     workers = min(workers, len(specs))
     if workers <= 1:
         # One torch thread, as in the workers: the learned policy's graphs are tiny, and a

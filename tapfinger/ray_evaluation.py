@@ -18,23 +18,23 @@ from tapfinger.eval_types import EpisodeFailed, EpisodeResult, EpisodeSpec
 from tapfinger.ray_support import connect
 
 
-def _play(spec: EpisodeSpec) -> EpisodeResult:
+def _play(play: Callable[[EpisodeSpec], EpisodeResult], spec: EpisodeSpec) -> EpisodeResult:
     """One episode inside a Ray worker, with one torch thread (the tasks share the cores)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
-    from tapfinger.evaluation import run_episode
-
     torch.set_num_threads(1)
-    return run_episode(spec)
+    return play(spec)
 
 
 def run_episodes_on_ray(
     specs: Sequence[EpisodeSpec],
+    play: Callable[[EpisodeSpec], EpisodeResult],
     address: str | None = None,
     on_episode: Callable[[EpisodeResult], None] | None = None,
 ) -> list[EpisodeResult]:
-    """Play ``specs`` as Ray tasks; results in ``specs`` order; ``on_episode`` as each ends.
+    """Play ``specs`` as Ray tasks, each by ``play`` (:func:`tapfinger.evaluation.run_episode`,
+    which the workers import); results in ``specs`` order; ``on_episode`` as each ends.
 
     Raises:
         EpisodeFailed: The first episode that failed (the others are cancelled).
@@ -42,7 +42,7 @@ def run_episodes_on_ray(
     ray, started = connect(address)
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(_play)
-        refs = [remote.remote(spec) for spec in specs]
+        refs = [remote.remote(play, spec) for spec in specs]
         index = {ref: i for i, ref in enumerate(refs)}
         done: dict[int, EpisodeResult] = {}
         pending = list(refs)

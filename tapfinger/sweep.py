@@ -27,6 +27,8 @@ from typing import Any
 from envs.errors import ConfigError, InputError
 from tapfinger.cli import OneLineParser, error_line
 from tapfinger.config import load_config
+from tapfinger.ray_support import connect
+from tapfinger.runs import train_main
 
 
 class RunFailed(RuntimeError):
@@ -61,8 +63,6 @@ def label(setting: list[str]) -> str:
 
 def run_one(config: str, overrides: list[str], run_dir: str) -> dict[str, Any]:
     """One run of the grid: reuse a finished one, resume a cut-off one, else start it."""
-    from tapfinger.runs import train_main
-
     folder = Path(run_dir)
     if (folder / "summary.json").exists():
         return json.loads((folder / "summary.json").read_text())
@@ -143,8 +143,6 @@ def run_sweep(
         for key, overrides, folder in jobs:
             results[key] = run_one(config, overrides, folder)
     else:
-        from tapfinger.ray_support import connect
-
         ray, started = connect(None if ray_address == "local" else ray_address)
         try:
             remote = ray.remote(num_cpus=cpus_per_run, max_retries=0)(run_one)

@@ -31,6 +31,7 @@ from tapfinger.eval_types import TRAIN_SEED_BASE
 from tapfinger.memory import release_free_memory
 from tapfinger.playing import play_episode, ready_policy, warm_state
 from tapfinger.policies import make_policy, policy_entry
+from tapfinger.ray_collector import RayCollector
 from tapfinger.statistics import mean_summary
 from tapfinger.training_log import log_iteration
 from tapfinger.training_state import RunState
@@ -111,8 +112,6 @@ class Trainer(RunState):
         args = (self.cfg, teacher_scenario(self.cfg), tc.rollout_workers)
         seed_start = TRAIN_SEED_BASE + tc.seed * 100_000 + WORKER_SEED_OFFSET
         if tc.ray_address is not None:
-            from tapfinger.ray_collector import RayCollector
-
             address = None if tc.ray_address == "local" else tc.ray_address
             return RayCollector(*args, seed_start, self.env_episodes, address=address)
         return ProcessCollector(*args, seed_start=seed_start, episodes=self.env_episodes)

@@ -11,7 +11,7 @@ import pytest
 
 from envs.errors import ConfigError
 from tapfinger.eval_types import EpisodeFailed, EpisodeSpec
-from tapfinger.evaluation import episode_specs, evaluate, resolve_request
+from tapfinger.evaluation import episode_specs, evaluate, resolve_request, run_episode
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_a_failed_episode_is_reported_with_its_seed(local_ray):
     good = episode_specs(request)[0]
     bad = EpisodeSpec(policy="no_such_policy", seed=7, scenario=good.scenario, trace=None)
     with pytest.raises(EpisodeFailed, match=r"episode of no_such_policy with seed 7 failed: .*"):
-        run_episodes_on_ray([good, bad])
+        run_episodes_on_ray([good, bad], run_episode)
 
 
 def test_without_ray_one_clear_error(monkeypatch):
