@@ -110,8 +110,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from envs.alibaba_clusters import (
     DEFAULT_NODE_FRACTION,
     group_nodes,
@@ -137,7 +135,7 @@ from envs.alibaba_tasks import (
 )
 from envs.errors import InputError
 from envs.scenario import ClusterSpec
-from envs.trace import Trace, save_trace
+from envs.trace import Trace, import_report, save_trace
 
 __all__ = [
     "DEFAULT_MAX_LIFETIME_S",
@@ -282,12 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     save_trace(result.trace, args.out)
-    tr = result.trace
-    print(f"wrote {len(tr)} tasks to {args.out}")
-    for key in sorted(result.stats):
-        print(f"  {key}: {result.stats[key]}")
-    last = int((tr.arrival + tr.work.astype(np.int64)).max())
-    print(f"  last arrival slot: {int(tr.arrival.max())}; latest finish without waiting: {last}")
+    print("\n".join(import_report(result.trace, result.stats, args.out)))
     print("clusters (cpu cores, gpu tenths, mem GiB):")
     for c, (spec, names) in enumerate(zip(result.clusters, result.nodes)):
         print(

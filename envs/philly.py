@@ -47,7 +47,7 @@ import numpy as np
 
 from envs.errors import InputError, TraceError, file_errors
 from envs.scenario import ClusterSpec
-from envs.trace import Trace, save_trace
+from envs.trace import Trace, import_report, save_trace
 
 PHILLY_COLUMNS = ("timestamp", "duration", "num_gpus", "gpu_time", "cluster")
 TASK_TYPES = ("gpu_1", "gpu_2_4", "gpu_5_8", "gpu_9_plus")
@@ -222,12 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     save_trace(result.trace, args.out)
-    tr = result.trace
-    print(f"wrote {len(tr)} tasks to {args.out}")
-    for key in sorted(result.stats):
-        print(f"  {key}: {result.stats[key]}")
-    last = int((tr.arrival + tr.work.astype(np.int64)).max())
-    print(f"  last arrival slot: {int(tr.arrival.max())}; latest finish without waiting: {last}")
+    print("\n".join(import_report(result.trace, result.stats, args.out)))
     print("clusters:")
     for spec in result.clusters:
         print(f"    - {{cpu: {spec.cpu}, gpu: {spec.gpu}}}")

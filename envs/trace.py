@@ -247,6 +247,17 @@ def save_trace(trace: Trace, path: str | Path) -> None:
     tmp.replace(path)
 
 
+def import_report(trace: Trace, stats: dict[str, int], out: str | Path) -> list[str]:
+    """What an importer's command line prints after writing ``trace`` to ``out``: the count,
+    its conversion counts, and the last arrival and finish without waiting."""
+    last = int((trace.arrival + trace.work.astype(np.int64)).max())
+    return [
+        f"wrote {len(trace)} tasks to {out}",
+        *(f"  {key}: {stats[key]}" for key in sorted(stats)),
+        f"  last arrival slot: {int(trace.arrival.max())}; latest finish without waiting: {last}",
+    ]
+
+
 _INT_MAX = np.iinfo(np.int64).max
 
 

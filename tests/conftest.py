@@ -79,3 +79,16 @@ def single_thread_torch() -> Iterator[None]:
     yield
     if torch and before:
         torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[Any]:
+    """A local 2-CPU Ray for the module's tests (skipped without the ray extra)."""
+    import warnings
+
+    ray = pytest.importorskip("ray")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Ray's own start-up warnings
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

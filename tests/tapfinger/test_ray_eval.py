@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import copy
 import sys
-import warnings
 
 import pytest
 
 from envs.errors import ConfigError
 from tapfinger.eval_types import EpisodeFailed, EpisodeSpec
 from tapfinger.evaluation import episode_specs, evaluate, resolve_request, run_episode
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 def comparable(results: dict) -> dict:

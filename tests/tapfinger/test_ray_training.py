@@ -3,7 +3,6 @@ with its rollout redone (the run identical to an undisturbed one), valid checkpo
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,6 @@ from envs.errors import ConfigError
 from tapfinger.config import load_config
 from tapfinger.training import Trainer
 from tests.tapfinger.algorithms.test_mappo import SMOKE
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 def rollouts(tmp: Path, overrides: list[str], iterations: int = 2, kill_after: int | None = None):
