@@ -152,6 +152,7 @@ class EdgeClusterEnv(EpisodeMetrics, ParallelEnv):
             )
         if self._fixed_trace is not None:
             self._fixed_trace.check_fits(scenario, str(scenario.trace or "trace"))
+            self._window(self._fixed_trace, np.random.default_rng(0))  # a bad window fails now
             type_names = self._fixed_trace.type_names
             sizing = self._fixed_trace
         else:

@@ -115,7 +115,7 @@ def test_trace_window_cuts_seeded_runs_of_consecutive_tasks():
     env.reset(seed=4)
     assert not np.array_equal(env.trace.task_id, a.task_id)
     with pytest.raises(ConfigError, match="trace_window: 5000 tasks, but the trace has 1250"):
-        edge_cluster_v0.parallel_env("philly_103959", trace_window=5000).reset(seed=0)
+        edge_cluster_v0.parallel_env("philly_103959", trace_window=5000)  # at construction
 
 
 def test_train_and_test_presets_share_shapes_and_never_share_jobs():
