@@ -248,7 +248,7 @@ class EdgeClusterEnv(EpisodeMetrics, ParallelEnv):
         self._structured_obs = observations
         if self.observation_form == "structured":
             return observations, infos
-        return present_flat(observations, infos, self.capacity, self), infos
+        return present_flat(observations, infos, self), infos
 
     def structured_observations(self) -> dict[str, dict]:
         """The last observations in the structured form, whatever form the env returns."""
@@ -279,10 +279,12 @@ class EdgeClusterEnv(EpisodeMetrics, ParallelEnv):
         noop = np.zeros(3 * d.max_starts, dtype=np.int64)
         plans, unknown = [], []
         for c, agent in enumerate(self.possible_agents):
-            a = actions.get(agent, noop)
-            if self.action_form == "flat" and a is not noop:
-                a = decode(int(np.asarray(a).reshape(-1)[0]), self.flat)
-            a = np.asarray(a, dtype=np.int64).ravel()
+            if agent not in actions:
+                a = noop
+            elif self.action_form == "flat":
+                a = decode(int(np.asarray(actions[agent]).reshape(-1)[0]), self.flat)
+            else:
+                a = np.asarray(actions[agent], dtype=np.int64).ravel()
             if a.size != 3 * d.max_starts:
                 raise ValueError(f"action must have {3 * d.max_starts} entries, got {a.size}")
             index = self._facts[c]["task_index"]

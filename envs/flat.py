@@ -153,14 +153,14 @@ def encode(task: int, cpu: int, gpu: int, layout: FlatLayout) -> int:
     return int(np.ravel_multi_index((task, cpu, gpu), layout.action_shape))
 
 
-def present_flat(observations: dict, infos: dict, capacity: np.ndarray, env: Any) -> dict:
+def present_flat(observations: dict, infos: dict, env: Any) -> dict:
     """Every agent's structured observation in ``env``'s flat form (``env.observation_form``,
     ``env.action_form``, ``env.observation_key``); with the Box and the flat action the mask
     goes to ``infos``."""
     out = {}
     elastic_from = 1 + env.dims.window if env.dims.elastic else None
     for c, (agent, obs) in enumerate(observations.items()):
-        box = flat_features(obs, capacity[c])
+        box = flat_features(obs, env.capacity[c])
         if env.action_form != "flat":
             out[agent] = box
             continue

@@ -102,11 +102,8 @@ class RayCollector(ProcessCollector):
             raise RuntimeError("a rollout is already being collected")
         weights = self._ray.put(weights_of(net))
         self.payload = (weights, norm_mean, norm_std, iteration, progress)
-        self.refs = [self._send(a) for a in self.actors]
+        self.refs = [a.collect.remote(*self.payload) for a in self.actors]
         self.pending = True
-
-    def _send(self, actor: Any) -> Any:
-        return actor.collect.remote(*self.payload)
 
     def _get(self, w: int) -> tuple[Collected, dict[int, int]]:
         """Worker ``w``'s rollout; a lost actor is rebuilt and its rollout collected again."""
@@ -124,16 +121,14 @@ class RayCollector(ProcessCollector):
                 log.warning("rollout worker %d died; rebuilding it and redoing its rollout", w)
                 whole_episodes = self.cfg.train.same_arrivals > 1
                 self.actors[w] = self._actor(w, reset=not whole_episodes)
-                self.refs[w] = self._send(self.actors[w])
+                self.refs[w] = self.actors[w].collect.remote(*self.payload)
             except self._ray.exceptions.RayTaskError as exc:
                 raise WorkerError(f"rollout worker {w} failed:\n{exc}") from exc
 
     def receive(self) -> Collected:
         """Wait for the submitted rollout: the actors' parts merged in worker order."""
-        parts = []
-        for w in range(len(self.actors)):
-            collected, episodes = self._get(w)
-            parts.append((collected, episodes))
+        # Every part first: a rebuilt actor starts from the counts as of the last rollout.
+        parts = [self._get(w) for w in range(len(self.actors))]
         for _, episodes in parts:
             for g, count in episodes.items():
                 self.episodes[g] = count

@@ -23,7 +23,7 @@ from tapfinger.conflicts import resolve_conflicts
 from tapfinger.graph import stack_observations, to_tensors
 from tapfinger.policies.registry import register
 
-#: Observation keys the network reads (the per-dimension ``action_mask`` tuple is not needed).
+#: Observation keys the network reads (every key of the structured observation today).
 MODEL_KEYS = (
     "clusters",
     "pending",
