@@ -13,14 +13,13 @@ the number of seeds whose own paired RL-gain interval lies below 0.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seed_table import episode_jcts, paired
+from seed_table import aligned_jcts, main_table, mean_ci, paired
 
 from tapfinger.statistics import bootstrap_ci
 
@@ -33,17 +32,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     main_dir, seed_dirs = Path(argv[0]), [Path(a) for a in argv[1:]]
-    results = json.loads((main_dir / "results.json").read_text())
-    best_name = results["best_baseline"]
-    best_map = episode_jcts(main_dir, best_name)
-    seeds = sorted(best_map)
-    best = np.array([best_map[s] for s in seeds])
-
-    def test_jcts(folder: Path) -> np.ndarray:
-        m = episode_jcts(folder, "tapfinger")
-        if sorted(m) != seeds:
-            raise SystemExit(f"error: {folder} was evaluated on other seeds than {main_dir}")
-        return np.array([m[s] for s in seeds])
+    results, best_name, seeds, best = main_table(main_dir)
 
     def complete(setting: str) -> bool:
         warm = WARM.get(setting, setting)
@@ -56,11 +45,12 @@ def main(argv: list[str]) -> int:
     settings = [s for s in ORDER if complete(s)]
     if "full" not in settings:
         raise SystemExit("error: the full setting is not evaluated in every seed folder")
-    ppo = {s: np.stack([test_jcts(d / s / "ppo/eval") for d in seed_dirs]) for s in settings}
-    warm = {
-        s: np.stack([test_jcts(d / WARM.get(s, s) / "warm/eval") for d in seed_dirs])
-        for s in settings
-    }
+
+    def stacked(part: str, setting: str) -> np.ndarray:  # [seeds, episodes]
+        return np.stack([aligned_jcts(d / setting / part, seeds, main_dir) for d in seed_dirs])
+
+    ppo = {s: stacked("ppo/eval", s) for s in settings}
+    warm = {s: stacked("warm/eval", WARM.get(s, s)) for s in settings}
     full = ppo["full"].mean(0)
     print(
         f"{results['scenario']}: best fair baseline {best_name} {best.mean():.2f}; "
@@ -74,15 +64,13 @@ def main(argv: list[str]) -> int:
     print("|---|---|---|---|---|---|---|")
     for s in settings:
         after, before = ppo[s].mean(0), warm[s].mean(0)
-        ci = bootstrap_ci(after)
-        span = "n/a" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
         vs_full = "—" if s == "full" else paired(after, full)
         gains = 0
         for k in range(len(seed_dirs)):
             gci = bootstrap_ci(ppo[s][k] - warm[s][k])
             gains += int(gci is not None and gci[1] < 0)
         print(
-            f"| {s} | {before.mean():.2f} | {after.mean():.2f} {span} | {vs_full} | "
+            f"| {s} | {before.mean():.2f} | {mean_ci(after)} | {vs_full} | "
             f"{paired(after, best)} | {paired(after, before)} | {gains} of {len(seed_dirs)} |"
         )
     missing = [s for s in ORDER if s not in settings]

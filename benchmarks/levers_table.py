@@ -19,9 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seed_table import episode_jcts, paired
-
-from tapfinger.statistics import bootstrap_ci
+from seed_table import aligned_jcts, main_table, mean_ci, paired
 
 
 def main(argv: list[str]) -> int:
@@ -29,17 +27,10 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     main_dir, levers = Path(argv[0]), Path(argv[1])
-    results = json.loads((main_dir / "results.json").read_text())
-    best_name = results["best_baseline"]
-    best_map = episode_jcts(main_dir, best_name)
-    seeds = sorted(best_map)
-    best = np.array([best_map[s] for s in seeds])
+    results, best_name, seeds, best = main_table(main_dir)
 
     def test_jcts(folder: Path) -> np.ndarray:
-        m = episode_jcts(folder / "eval", "tapfinger")
-        if sorted(m) != seeds:
-            raise SystemExit(f"error: {folder}/eval was evaluated on other seeds than {main_dir}")
-        return np.array([m[s] for s in seeds])
+        return aligned_jcts(folder / "eval", seeds, main_dir)
 
     warm = test_jcts(levers / "warm")
     print(
@@ -55,10 +46,8 @@ def main(argv: list[str]) -> int:
     for folder in sorted(p for p in levers.iterdir() if (p / "eval").is_dir() and p.name != "warm"):
         summary = json.loads((folder / "summary.json").read_text())
         jct = test_jcts(folder)
-        ci = bootstrap_ci(jct)
-        span = "n/a" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
         print(
-            f"| {folder.name} | {summary['best_eval_mean_jct']:.3f} | {jct.mean():.2f} {span} | "
+            f"| {folder.name} | {summary['best_eval_mean_jct']:.3f} | {mean_ci(jct)} | "
             f"{paired(jct, warm)} | {paired(jct, best)} | {summary['best_step']:,} | "
             f"{summary['wall_s']:.0f} s |"
         )

@@ -34,6 +34,31 @@ def episode_jcts(folder: Path, policy: str) -> dict[int, float]:
     return {int(r["seed"]): float(r["mean_jct"]) for r in rows}
 
 
+def main_table(main_dir: Path) -> tuple[dict, str, list[int], np.ndarray]:
+    """The main evaluation's ``results.json``, its best fair baseline's name, the test seeds and
+    that baseline's mean JCT per seed."""
+    results = json.loads((main_dir / "results.json").read_text())
+    best_name = results["best_baseline"]
+    best_map = episode_jcts(main_dir, best_name)
+    seeds = sorted(best_map)
+    return results, best_name, seeds, np.array([best_map[s] for s in seeds])
+
+
+def aligned_jcts(folder: Path, seeds: list[int], main_dir: Path, policy: str = "tapfinger"):
+    """``policy``'s mean JCT per seed in ``folder``, in the order of ``seeds``; refuses an
+    evaluation on other seeds than the main one's."""
+    m = episode_jcts(folder, policy)
+    if sorted(m) != seeds:
+        raise SystemExit(f"error: {folder} was evaluated on other seeds than {main_dir}")
+    return np.array([m[s] for s in seeds])
+
+
+def mean_ci(jct: np.ndarray) -> str:
+    """``mean [lo, hi]`` with the 95% bootstrap interval of the mean."""
+    ci = bootstrap_ci(jct)
+    return f"{jct.mean():.2f} " + ("n/a" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]")
+
+
 def fmt_ci(ci: tuple[float, float] | None) -> str:
     return "n/a" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
 
@@ -45,9 +70,7 @@ def paired(jct: np.ndarray, other: np.ndarray) -> str:
 
 
 def row(label: str, jct: np.ndarray, best: np.ndarray, same_mode: np.ndarray) -> str:
-    ci = bootstrap_ci(jct)
-    span = "n/a" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
-    return f"| {label} | {jct.mean():.2f} {span} | {paired(jct, best)} | {paired(jct, same_mode)} |"
+    return f"| {label} | {mean_ci(jct)} | {paired(jct, best)} | {paired(jct, same_mode)} |"
 
 
 def main(argv: list[str]) -> int:
@@ -55,20 +78,11 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     main_dir, seed_dirs = Path(argv[0]), [Path(a) for a in argv[1:]]
-    results = json.loads((main_dir / "results.json").read_text())
-    best_name = results["best_baseline"]
-    best_map = episode_jcts(main_dir, best_name)
-    seeds = sorted(best_map)
-    best = np.array([best_map[s] for s in seeds])
+    results, best_name, seeds, best = main_table(main_dir)
     fixed_name = best_fair_baseline(results["policies"], elastic=False)
     fixed_map = episode_jcts(main_dir, fixed_name)
     fixed = np.array([fixed_map[s] for s in seeds])
-    per_seed = []
-    for d in seed_dirs:
-        m = episode_jcts(d, "tapfinger")
-        if sorted(m) != seeds:
-            raise SystemExit(f"error: {d} was evaluated on other seeds than {main_dir}")
-        per_seed.append(np.array([m[s] for s in seeds]))
+    per_seed = [aligned_jcts(d, seeds, main_dir) for d in seed_dirs]
     shipped = episode_jcts(main_dir, "tapfinger")
     print(
         f"{results['scenario']}: best fair baseline {best_name} {best.mean():.2f}, best "
