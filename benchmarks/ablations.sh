@@ -26,18 +26,8 @@ BC_STEPS=${BC_STEPS:-200}
 STEPS=${STEPS:-40000}
 CURRICULUM=${CURRICULUM:-"[48,96,192]"}
 FAST=(--set train.rollout_workers=1 --set train.overlap=true)
-
-run() {  # run <run dir> <train.py args...>
-  local dir=$1; shift
-  if [[ -f $dir/summary.json ]]; then echo "done: $dir"; return; fi
-  if [[ -f $dir/checkpoints/latest.pt ]]; then
-    "$PY" train.py --resume "$dir" --no-progress > "$dir.log" 2>&1
-  else
-    mkdir -p "$(dirname "$dir")"
-    "$PY" train.py "$@" --run-dir "$dir" --no-progress > "$dir.log" 2>&1
-  fi
-  echo "finished: $dir ($(date +%H:%M:%S))"
-}
+# shellcheck source=benchmarks/train_runs.sh
+source benchmarks/train_runs.sh
 
 arch() {  # the warm start a setting starts from
   case $1 in
@@ -69,13 +59,6 @@ ppo_args() {  # what a setting's PPO changes against the recipe
         "--set train.curriculum_tasks=$CURRICULUM --set model.critic=$critic" ;;
     *) echo "unknown setting $1" >&2; exit 2 ;;
   esac
-}
-
-evaluate() {  # evaluate <run dir> <checkpoint>: the 20 test seeds, once, after training
-  local dir=$1 ckpt=$2
-  if [[ -f $dir/eval/results.json ]]; then return; fi
-  "$PY" evaluate.py --config "$dir/config.yaml" --policies tapfinger --checkpoint "$ckpt" \
-    --episodes 20 --seed 0 --out "$dir/eval" > "$dir/eval.log" 2>&1
 }
 
 for preset in $PRESETS; do

@@ -15,23 +15,18 @@ PRESETS=${*:-"paper_hetero6"}
 TEACHER=${TEACHER:-srpt}
 BC_STEPS=${BC_STEPS:-400}
 STEPS=${STEPS:-40000}
+# shellcheck source=benchmarks/train_runs.sh
+source benchmarks/train_runs.sh
 
 for preset in $PRESETS; do
   for seed in $SEEDS; do
     dir="runs/elastic/${preset}_s${seed}"
-    if [[ -f $dir/summary.json ]]; then
-      echo "done: $dir"
-    elif [[ -f $dir/checkpoints/latest.pt ]]; then
-      "$PY" train.py --resume "$dir" --no-progress > "$dir.log" 2>&1
-    else
-      mkdir -p runs/elastic
-      "$PY" train.py --config "configs/${preset}.yaml" --run-dir "$dir" --no-progress \
-        --set scenario.elastic=true --set "train.seed=${seed}" \
-        --set "train.bc_policy=${TEACHER}" --set "train.bc_steps=${BC_STEPS}" \
-        --set "train.total_steps=${STEPS}" --set train.eval_every=10000 \
-        --set train.same_arrivals=4 --set train.critic_warmup=0 \
-        --set train.rollout_workers=1 --set train.overlap=true > "$dir.log" 2>&1
-    fi
+    run "$dir" --config "configs/${preset}.yaml" \
+      --set scenario.elastic=true --set "train.seed=${seed}" \
+      --set "train.bc_policy=${TEACHER}" --set "train.bc_steps=${BC_STEPS}" \
+      --set "train.total_steps=${STEPS}" --set train.eval_every=10000 \
+      --set train.same_arrivals=4 --set train.critic_warmup=0 \
+      --set train.rollout_workers=1 --set train.overlap=true
     out="results/elastic/${preset}_s${seed}"
     mkdir -p results/elastic
     plain=()  # the shipped non-elastic policy, where there is one

@@ -19,18 +19,8 @@ PRESETS=${*:-"paper_synthetic"}
 STEPS=${STEPS:-100000}
 VARIANTS=${VARIANTS:-"plain extras inputbase inputbase_ent"}
 FAST=(--set train.rollout_workers=1 --set train.overlap=true)
-
-run() {  # run <run dir> <train.py args...>
-  local dir=$1; shift
-  if [[ -f $dir/summary.json ]]; then echo "done: $dir"; return; fi
-  if [[ -f $dir/checkpoints/latest.pt ]]; then
-    "$PY" train.py --resume "$dir" --no-progress > "$dir.log" 2>&1
-  else
-    mkdir -p "$(dirname "$dir")"
-    "$PY" train.py "$@" --run-dir "$dir" --no-progress > "$dir.log" 2>&1
-  fi
-  echo "finished: $dir ($(date +%H:%M:%S))"
-}
+# shellcheck source=benchmarks/train_runs.sh
+source benchmarks/train_runs.sh
 
 variant_args() {  # the one lever each variant turns
   case $1 in
@@ -47,13 +37,6 @@ variant_args() {  # the one lever each variant turns
     combined_long) echo "--set train.same_arrivals=4 --set train.critic_warmup=0 --set train.lr=1.0e-4 --set train.ent_coef=0.01 --set train.ent_coef_final=0.0 --set train.total_steps=300000" ;;
     *) echo "unknown variant $1" >&2; exit 2 ;;
   esac
-}
-
-evaluate() {  # evaluate <run dir> <checkpoint>: the 20 test seeds, once, after training
-  local dir=$1 ckpt=$2
-  if [[ -f $dir/eval/results.json ]]; then return; fi
-  "$PY" evaluate.py --config "$dir/config.yaml" --policies tapfinger --checkpoint "$ckpt" \
-    --episodes 20 --seed 0 --out "$dir/eval" > "$dir/eval.log" 2>&1
 }
 
 for preset in $PRESETS; do
