@@ -170,6 +170,9 @@ def observation_space(d: Dims, capacity: np.ndarray) -> spaces.Dict:
             "demand": spaces.Box(
                 low=0, high=np.iinfo(np.int32).max, shape=(d.actions, 3), dtype=np.int64
             ),
+            "alloc": spaces.Box(
+                low=0, high=int(capacity.max()), shape=(d.actions, 2), dtype=np.int64
+            ),
         }
     )
 

@@ -361,6 +361,7 @@ class ObservationBuilder:
                     "gpu_mask": self.gpu_mask[c],
                     "free": free,
                     "demand": self.demand[c],
+                    "alloc": self.task_alloc[c],
                 }
             )
             facts.append(

@@ -56,6 +56,17 @@ def greedy_task(logp: torch.Tensor, must_start: torch.Tensor | None = None) -> t
     return torch.where(start, best, torch.zeros_like(best))
 
 
+def changeable(cpu_mask: torch.Tensor, gpu_mask: torch.Tensor, alloc: torch.Tensor) -> torch.Tensor:
+    """bool [B, A]: the masks allow an allocation other than ``alloc`` ([B, A, 2], each
+    choice's current (cpu, gpu)); the masks are per-resource, so any allowed CPU level goes
+    with any allowed GPU level."""
+    cur_c = torch.nn.functional.one_hot(alloc[..., 0], cpu_mask.shape[-1]).bool()
+    cur_g = torch.nn.functional.one_hot(alloc[..., 1], gpu_mask.shape[-1]).bool()
+    other_cpu = (cpu_mask & ~cur_c).any(-1) & gpu_mask.any(-1)
+    other_gpu = (cpu_mask & cur_c).any(-1) & (gpu_mask & ~cur_g).any(-1)
+    return other_cpu | other_gpu
+
+
 def mlp(sizes: list[int], out_gain: float = 1.0) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
@@ -281,7 +292,13 @@ class TapFingerNet(nn.Module):
         scale = 1.0 / math.sqrt(self.cfg.hidden)
         k = self.key(keys)
         rows = torch.arange(b, device=dev)
+        # Elastic mode: addressing a running task must change its allocation (keeping it is the
+        # no-op's job), so the heads never spend a choice on the task's current (cpu, gpu).
+        resize_rows = torch.arange(d.actions, device=dev) > d.window if d.elastic else None
+        current = obs["alloc"] if d.elastic else None
         for j in range(starts):
+            if resize_rows is not None:
+                task_mask = task_mask & (changeable(cpu_mask, gpu_mask, current) | ~resize_rows)
             q = self.query(context) + self.step_embed.weight[j]
             if self.cfg.pointer:
                 scores = 10.0 * torch.tanh((k @ q.unsqueeze(-1)).squeeze(-1) * scale)
@@ -303,6 +320,13 @@ class TapFingerNet(nn.Module):
             chosen = keys[rows, task]
             ctx_task = torch.cat([chosen, context[:, : self.cfg.hidden]], dim=-1)
             cm = cpu_mask[rows, task]
+            gm = gpu_mask[rows, task]
+            if resize_rows is not None:
+                resize = resize_rows[task]
+                cur_c, cur_g = current[rows, task, 0], current[rows, task, 1]
+                other_g = (gm & (levels_g[None, :] != cur_g[:, None])).any(-1)
+                keep_c = (levels_c[None, :] == cur_c[:, None]) & ~other_g[:, None]
+                cm = cm & ~(resize[:, None] & keep_c)
             dist_c = LeanCategorical(masked_logits(self.cpu_head(ctx_task), cm))
             if actions is not None:
                 cpu = actions[:, 3 * j + 1]
@@ -310,7 +334,9 @@ class TapFingerNet(nn.Module):
                 cpu = dist_c.probs.argmax(-1)
             else:
                 cpu = dist_c.sample()
-            gm = gpu_mask[rows, task]
+            if resize_rows is not None:
+                keep_g = (resize & (cpu == cur_c))[:, None] & (levels_g[None, :] == cur_g[:, None])
+                gm = gm & ~keep_g
             ctx_gpu = torch.cat([ctx_task, self.cpu_embed(cpu)], dim=-1)
             dist_g = LeanCategorical(masked_logits(self.gpu_head(ctx_gpu), gm))
             if actions is not None:

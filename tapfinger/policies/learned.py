@@ -37,6 +37,7 @@ MODEL_KEYS = (
     "gpu_mask",
     "free",
     "demand",
+    "alloc",
 )
 RUNNING_COLUMN = CLUSTER_FEATURES.index("running")
 

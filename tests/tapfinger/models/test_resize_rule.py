@@ -1,0 +1,78 @@
+"""The elastic network's resize rule (tapfinger.models.network): addressing a running task must
+change its allocation, since keeping it is what the no-op does.
+
+Imitating an elastic teacher without this rule fails in a telling way: the allocation heads,
+unsure of the teacher's target, regress towards the task's current allocation, and greedy
+decoding then returns it exactly, so 69% of the student's resizes were no change at all
+(results/README.md, "Elastic TapFinger").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tapfinger.models.network import MASKED, changeable
+from tests.tapfinger.models.test_network import batch, make_env, make_net, observation_pool
+
+
+def test_changeable_by_hand() -> None:
+    # One choice, 3 CPU levels and 3 GPU levels, current allocation (1, 1).
+    alloc = torch.tensor([[[1, 1]]])
+
+    def case(cpu: list[int], gpu: list[int]) -> bool:
+        cm = torch.tensor([[cpu]], dtype=torch.bool)
+        gm = torch.tensor([[gpu]], dtype=torch.bool)
+        return bool(changeable(cm, gm, alloc)[0, 0])
+
+    assert not case([0, 1, 0], [0, 1, 0])  # only the current allocation is allowed
+    assert case([1, 1, 0], [0, 1, 0])  # CPU 0 (a pause) is a change
+    assert case([0, 1, 0], [0, 1, 1])  # the same CPU with another GPU level
+    assert case([0, 0, 1], [0, 1, 0])  # another CPU with the current GPU level
+    assert not case([0, 0, 0], [0, 1, 1])  # no CPU level at all
+
+
+def elastic_pool():
+    env = make_env("single", "paper_synthetic", elastic=True)
+    pool = [(o, s) for o, s in observation_pool(env, 60, seed=7) if o["running_mask"].sum() >= 1]
+    assert len(pool) >= 8
+    return env, pool
+
+
+def test_sampled_resizes_never_keep_and_stay_mask_valid() -> None:
+    env, pool = elastic_pool()
+    window = env.dims.window
+    net = make_net(env)
+    t, _ = batch(pool)
+    torch.manual_seed(0)
+    resizes = 0
+    for _ in range(30):
+        with torch.no_grad():
+            decision, _ = net.decide(t)
+        acts = decision.actions.numpy()
+        for (obs, _), (task, cpu, gpu) in zip(pool, acts[:, :3]):
+            assert obs["task_mask"][task] and obs["cpu_mask"][task, cpu]
+            assert obs["gpu_mask"][task, gpu]
+            if task > window:
+                resizes += 1
+                assert (cpu, gpu) != tuple(obs["alloc"][task])
+    assert resizes > 20
+
+
+def test_keeping_a_running_task_has_zero_probability() -> None:
+    env, pool = elastic_pool()
+    window = env.dims.window
+    obs = pool[0][0]
+    r = int(np.flatnonzero(obs["running_mask"])[0])
+    task = 1 + window + r
+    cur = obs["alloc"][task]
+    assert (
+        obs["task_mask"][task] and obs["cpu_mask"][task, cur[0]] and obs["gpu_mask"][task, cur[1]]
+    )
+    t, _ = batch(pool[:1])
+    keep = torch.tensor([[task, int(cur[0]), int(cur[1])]])
+    with torch.no_grad():
+        decision, _ = make_net(env).decide(t, actions=keep)
+    assert float(decision.logp_alloc[0, 0]) < MASKED / 2
+    # Pending tasks' allocations are untouched: the observation marks them as holding nothing.
+    assert not obs["alloc"][: window + 1].any()
