@@ -6,7 +6,8 @@
 # beside the shipped non-elastic checkpoint and every baseline of both modes, on the 20 test
 # seeds (results/elastic/<preset>). best.pt follows the held-out seeds only.
 # Serial, resumable (a finished run is skipped, a cut-off one resumes).
-# Usage: benchmarks/elastic_tapfinger.sh [preset ...]  (env: SEEDS, TEACHER, BC_STEPS, STEPS)
+# Usage: benchmarks/elastic_tapfinger.sh [preset ...]  (env: SEEDS, TEACHER, BC_STEPS, STEPS,
+#        LR: the PPO learning rate, default the config's; CURRICULUM="[50,100,200]", default none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -15,6 +16,9 @@ PRESETS=${*:-"paper_hetero6"}
 TEACHER=${TEACHER:-srpt}
 BC_STEPS=${BC_STEPS:-400}
 STEPS=${STEPS:-40000}
+PPO=()
+[[ -n ${LR:-} ]] && PPO+=(--set "train.lr=${LR}")
+[[ -n ${CURRICULUM:-} ]] && PPO+=(--set "train.curriculum_tasks=${CURRICULUM}")
 # shellcheck source=benchmarks/train_runs.sh
 source benchmarks/train_runs.sh
 
@@ -26,7 +30,7 @@ for preset in $PRESETS; do
       --set "train.bc_policy=${TEACHER}" --set "train.bc_steps=${BC_STEPS}" \
       --set "train.total_steps=${STEPS}" --set train.eval_every=10000 \
       --set train.same_arrivals=4 --set train.critic_warmup=0 \
-      --set train.rollout_workers=1 --set train.overlap=true
+      --set train.rollout_workers=1 --set train.overlap=true "${PPO[@]}"
     out="results/elastic/${preset}_s${seed}"
     mkdir -p results/elastic
     plain=()  # the shipped non-elastic policy, where there is one
