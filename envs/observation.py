@@ -173,6 +173,7 @@ def observation_space(d: Dims, capacity: np.ndarray) -> spaces.Dict:
             "alloc": spaces.Box(
                 low=0, high=int(capacity.max()), shape=(d.actions, 2), dtype=np.int64
             ),
+            "changed": spaces.Box(shape=(d.actions,), **flag),
         }
     )
 

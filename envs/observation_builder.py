@@ -47,7 +47,7 @@ CLUSTER_ROW = ("free_cpu", "free_gpu", "free_mem", "cap_cpu", "cap_gpu",
 
 HANDED_OUT = ("free", "pending", "pending_mask", "pending_visible", "running", "running_mask",
               "task_mask", "cpu_mask", "gpu_mask", "demand", "index",
-              "ints", "attained", "task_alloc", "task_done", "task_progress",
+              "ints", "attained", "task_alloc", "task_changed", "task_done", "task_progress",
               "remaining")  # fmt: skip
 
 
@@ -104,6 +104,7 @@ class ObservationBuilder:
         if not d.elastic:  # without pauses a waiting task has no allocation, service, progress
             self.attained = np.zeros((n, d.actions))
             self.task_alloc = np.zeros((n, d.actions, 2), dtype=np.int64)
+            self.task_changed = np.zeros((n, d.actions), dtype=np.int8)
             self.task_done = np.zeros((n, d.actions))
             self.task_progress = np.zeros((n, d.actions))
         self.seen, self.frozen = None, {}  # last build's change counters; parts made read-only
@@ -362,6 +363,7 @@ class ObservationBuilder:
                     "free": free,
                     "demand": self.demand[c],
                     "alloc": self.task_alloc[c],
+                    "changed": self.task_changed[c],
                 }
             )
             facts.append(
@@ -373,6 +375,7 @@ class ObservationBuilder:
                     "task_attained_gpu": self.attained[c],
                     "task_cap": ints[:, CAP],
                     "task_alloc": self.task_alloc[c],
+                    "task_changed": self.task_changed[c],
                     "task_done": self.task_done[c],
                     **self.run_facts[c],
                     "free": free,

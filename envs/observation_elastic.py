@@ -44,6 +44,7 @@ def elastic_facts(b: Any, sim: Simulator) -> None:
     done, work = sim.progress[safe], sim.trace.work[safe]
     b.attained = np.where(valid, sim.attained_gpu[safe], 0.0)
     b.task_alloc = np.where(valid[..., None], sim.alloc[safe, :2], 0)
+    b.task_changed = (valid & (sim.changed_slot[safe] == sim.slot)).astype(np.int8)
     b.task_done = np.where(valid, done, 0.0)
     b.task_progress = np.where(valid, done / work, 0.0)
     b.remaining = np.where(valid, work - done, 0.0)

@@ -123,6 +123,8 @@ class Simulator:
         self.attained_gpu = np.zeros(t)
         self.run_slots = np.zeros(t, dtype=np.int64)
         self.switched = np.zeros(t, dtype=bool)
+        self.changed_slot = np.full(t, -1, dtype=np.int64)
+        """Per task: the last slot in which its allocation changed (a start, resize or pause)."""
         self._arrival = trace.arrival.tolist()
         self.free = self.capacity.copy()
         self.pending = PendingTasks(trace, self.window_size, self.capacity)
@@ -243,6 +245,7 @@ class Simulator:
             self.first_alloc[task] = a
         elif self.progress[task] > 0:
             self.switched[task] = True  # resuming a paused task pays the switch penalty
+        self.changed_slot[task] = self.slot
         self.pending.leave(task)
         self.running[c].append(task)
         self._cluster_changed(c)
@@ -263,6 +266,7 @@ class Simulator:
             self.cluster[task] = -1
             self.status[task] = _WAITING
             self.running[c].remove(task)
+            self.changed_slot[task] = self.slot
             self.pending.join(task, arriving=False)
             self._cluster_changed(c)
             return True
@@ -275,6 +279,7 @@ class Simulator:
         self.alloc[task, 0] = cpu
         self.alloc[task, 1] = gpu
         self.switched[task] = True
+        self.changed_slot[task] = self.slot
         self._cluster_changed(c)
         return True
 

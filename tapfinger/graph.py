@@ -71,6 +71,7 @@ BOOL_KEYS = frozenset(
         "cpu_mask",
         "gpu_mask",
         "agent",
+        "changed",
     }
 )
 """Observation keys that :func:`to_tensors` turns into ``torch.bool``."""

@@ -18,8 +18,23 @@ from tapfinger.algorithms.mappo import log_prob
 from tapfinger.checkpoint import Network
 from tapfinger.config import TrainConfig
 from tapfinger.graph import to_tensors
+from tapfinger.models.network import MASKED
 from tapfinger.policies import Policy
 from tapfinger.policies.learned import act_batch, flatten_states, model_inputs
+
+
+def imitation_loss(
+    net: Network, obs: dict[str, torch.Tensor], labels: torch.Tensor
+) -> tuple[torch.Tensor, float]:
+    """Mean negative log-likelihood of the teacher's ``labels`` under the student, and the
+    share of labels left out: those the student's own rules forbid (in elastic mode,
+    re-addressing a task already changed this slot, after the student drove it elsewhere), which
+    would otherwise be learned at the masked log-probability (-1e9) and swamp the rest."""
+    decision, _ = net.decide(obs, actions=labels)
+    logp = log_prob(decision, torch.ones_like(decision.logp_alloc))
+    allowed = logp > MASKED / 2
+    loss = -(logp * allowed).sum() / allowed.sum().clamp(min=1)
+    return loss, float(1.0 - allowed.float().mean())
 
 
 def behaviour_cloning(
@@ -99,14 +114,14 @@ def behaviour_cloning(
                 state[e] = (obs, infos) if env.agents else reset(e)
         t = to_tensors(model_inputs(obs_batch), device)
         actions = torch.as_tensor(np.stack(labels), device=device)
-        decision, _ = net.decide(t, actions=actions)
-        loss = -log_prob(decision, torch.ones_like(decision.logp_alloc)).mean()
+        loss, left_out = imitation_loss(net, t, actions)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
         optimizer.step()
         log("losses/bc_loss", float(loss.detach()), update)
         log("losses/bc_teacher_share", beta, update)
+        log("losses/bc_labels_left_out", left_out, update)
     for group in optimizer.param_groups:
         group["lr"] = cfg.lr
     return env_steps

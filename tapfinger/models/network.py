@@ -293,9 +293,13 @@ class TapFingerNet(nn.Module):
         k = self.key(keys)
         rows = torch.arange(b, device=dev)
         # Elastic mode: addressing a running task must change its allocation (keeping it is the
-        # no-op's job), so the heads never spend a choice on the task's current (cpu, gpu).
+        # no-op's job), so the heads never spend a choice on the task's current (cpu, gpu); and
+        # a task whose allocation changed in this slot (started, resized, paused) is left alone
+        # until the next, so the rounds of a slot cannot resize back and forth.
         resize_rows = torch.arange(d.actions, device=dev) > d.window if d.elastic else None
         current = obs["alloc"] if d.elastic else None
+        if d.elastic:
+            task_mask = task_mask & ~obs["changed"]
         for j in range(starts):
             if resize_rows is not None:
                 task_mask = task_mask & (changeable(cpu_mask, gpu_mask, current) | ~resize_rows)

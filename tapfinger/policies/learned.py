@@ -38,6 +38,7 @@ MODEL_KEYS = (
     "free",
     "demand",
     "alloc",
+    "changed",
 )
 RUNNING_COLUMN = CLUSTER_FEATURES.index("running")
 

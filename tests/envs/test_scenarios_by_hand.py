@@ -147,3 +147,39 @@ def test_elastic_pause_and_resume_pays_the_switch_penalty():
     sim.end_slot()
     assert sim.progress[0] == pytest.approx(0.25 + 0.125)
     sim.check_invariants()
+
+
+def test_elastic_changed_flag_marks_this_slots_starts_resizes_and_pauses():
+    """``changed`` (observation) and ``task_changed`` (infos) flag a task index whose allocation
+    changed in the current slot, and clear when the slot ends."""
+    scenario = tiny_scenario(((2, 1), (4, 4)), TYPES, 3, mode="single", reward="team", elastic=True)
+    rows = [(0, "image", 4.0, [0]), (0, "image", 4.0, [0, 1]), (1, "lm", 1.0, [1])]
+    env = EdgeClusterEnv(scenario, tiny_trace(TYPES, rows, 2))
+    w = env.dims.window
+    running0 = w + 1  # the first running task's action index
+
+    def flags(obs, infos, agent):
+        assert (obs[agent]["changed"] == infos[agent]["task_changed"]).all()
+        return obs[agent]["changed"].tolist()
+
+    obs, infos = env.reset(seed=0)
+    assert not any(flags(obs, infos, a).count(1) for a in env.possible_agents)
+    # Round 0 of slot 0: cluster_1 starts task 1 at (2, 1).
+    obs, _, _, _, infos = env.step(act(env, cluster_1=[(1, 2, 1)]))
+    assert infos["cluster_1"]["task_index"][running0] == 1
+    assert flags(obs, infos, "cluster_1")[running0] == 1
+    assert flags(obs, infos, "cluster_0")[running0] == 0  # cluster_0 runs nothing
+    # A round without changes ends slot 0: the flag clears.
+    obs, _, _, _, infos = env.step(act(env))
+    assert infos["cluster_1"]["slot"] == 1
+    assert flags(obs, infos, "cluster_1")[running0] == 0
+    # Slot 1: cluster_1 grows task 1 to (4, 4); flagged for the rest of the slot.
+    obs, _, _, _, infos = env.step(act(env, cluster_1=[(running0, 4, 4)]))
+    assert infos["cluster_1"]["task_alloc"][running0].tolist() == [4, 4]
+    assert flags(obs, infos, "cluster_1")[running0] == 1
+    # Then it pauses it: task 1 waits again, flagged at its pending index.
+    obs, _, _, _, infos = env.step(act(env, cluster_1=[(running0, 0, 0)]))
+    pending = int(np.flatnonzero(infos["cluster_1"]["task_index"][: w + 1] == 1)[0])
+    assert flags(obs, infos, "cluster_1")[pending] == 1
+    assert infos["cluster_1"]["slot"] == 1
+    env.check_invariants()

@@ -10,8 +10,10 @@ decoding then returns it exactly, so 69% of the student's resizes were no change
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from tapfinger.algorithms.bc import imitation_loss
 from tapfinger.models.network import MASKED, changeable
 from tests.tapfinger.models.test_network import batch, make_env, make_net, observation_pool
 
@@ -76,3 +78,53 @@ def test_keeping_a_running_task_has_zero_probability() -> None:
     assert float(decision.logp_alloc[0, 0]) < MASKED / 2
     # Pending tasks' allocations are untouched: the observation marks them as holding nothing.
     assert not obs["alloc"][: window + 1].any()
+
+
+def flag_running(obs: dict) -> dict:
+    """``obs`` with every valid running task marked as changed in this slot."""
+    changed = np.zeros_like(obs["changed"])
+    w = len(obs["pending_mask"])
+    changed[w + 1 :] = obs["task_mask"][w + 1 :]
+    return {**obs, "changed": changed}
+
+
+def test_a_task_changed_this_slot_is_never_addressed() -> None:
+    env, pool = elastic_pool()
+    window = env.dims.window
+    flagged = [(flag_running(o), s) for o, s in pool]
+    assert all(o["changed"].any() for o, _ in flagged)
+    net = make_net(env)
+    t, _ = batch(flagged)
+    torch.manual_seed(0)
+    starts = 0
+    for _ in range(30):
+        with torch.no_grad():
+            decision, _ = net.decide(t)
+        tasks = decision.actions[:, 0].numpy()
+        assert (tasks <= window).all()  # no running task is resized or paused again
+        starts += int((tasks > 0).sum())
+    assert starts > 0  # pending tasks and the no-op stay available
+    # Unflagged, the same network does address running tasks.
+    t_plain, _ = batch(pool)
+    with torch.no_grad():
+        resizes = sum(int((net.decide(t_plain)[0].actions[:, 0] > window).sum()) for _ in range(30))
+    assert resizes > 0
+
+
+def test_imitation_leaves_out_labels_the_rules_forbid() -> None:
+    """A teacher's label on a task the student's rules mask (changed this slot) is left out of
+    the loss, which stays finite; the allowed labels give the same loss as alone."""
+    env, pool = elastic_pool()
+    window = env.dims.window
+    net = make_net(env)
+    obs = flag_running(pool[0][0])
+    r = int(np.flatnonzero(obs["running_mask"])[0])
+    forbidden = [1 + window + r, 0, 0]
+    t, _ = batch([(obs, pool[0][1])] * 2)
+    labels = torch.tensor([forbidden, [0, 0, 0]])
+    with torch.no_grad():
+        loss, left_out = imitation_loss(net, t, labels)
+        alone, none_left = imitation_loss(net, batch([(obs, pool[0][1])])[0], labels[1:])
+    assert left_out == 0.5
+    assert none_left == 0.0
+    assert torch.isfinite(loss) and float(loss) == pytest.approx(float(alone), rel=1e-5)
