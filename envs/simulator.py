@@ -49,10 +49,8 @@ class SlotOutcome:
     """What happened between two decision points: how many slots passed and their costs."""
 
     slots: int = 0
-    in_system: int = 0
-    """Sum over the elapsed slots of the tasks in the system (team cost)."""
-    attributed: list[int] = field(default_factory=list)
-    """Per cluster: sum over the elapsed slots of the tasks attributed to it."""
+    in_system: int = 0  # sum over the elapsed slots of the tasks in the system (team cost)
+    attributed: list[int] = field(default_factory=list)  # per cluster: its attributed tasks
 
 
 @dataclass
@@ -60,8 +58,7 @@ class RoundOutcome:
     """What one round did, per cluster, and the slots that passed after it (none mid-slot)."""
 
     started: list[int]
-    lost: list[int]
-    """Starts that lost a conflict to another agent (no-ops)."""
+    lost: list[int]  # starts that lost a conflict to another agent (no-ops)
     invalid: list[int]
     """Operations that did not fit (InfeasibleStart); the rest of that agent's sequence is void."""
     conflicts: int
@@ -123,8 +120,7 @@ class Simulator:
         self.attained_gpu = np.zeros(t)
         self.run_slots = np.zeros(t, dtype=np.int64)
         self.switched = np.zeros(t, dtype=bool)
-        self.changed_slot = np.full(t, -1, dtype=np.int64)
-        """Per task: the last slot in which its allocation changed (a start, resize or pause)."""
+        self.changed_slot = np.full(t, -1, dtype=np.int64)  # last start, resize or pause
         self._arrival = trace.arrival.tolist()
         self.free = self.capacity.copy()
         self.pending = PendingTasks(trace, self.window_size, self.capacity)
@@ -233,10 +229,7 @@ class Simulator:
         if not self.fits(c, task, cpu, gpu):
             raise InfeasibleStart(f"task {task} does not fit cluster {c} with ({cpu}, {gpu})")
         a = (cpu, gpu, self.pending.memory(task) if self.mem_on[c] else 0)
-        free = self.free[c]
-        free[0] -= cpu
-        free[1] -= gpu
-        free[2] -= a[2]
+        self.free[c] -= a
         self.alloc[task] = a
         self.cluster[task] = c
         self.status[task] = _RUNNING
@@ -245,10 +238,9 @@ class Simulator:
             self.first_alloc[task] = a
         elif self.progress[task] > 0:
             self.switched[task] = True  # resuming a paused task pays the switch penalty
-        self.changed_slot[task] = self.slot
         self.pending.leave(task)
         self.running[c].append(task)
-        self._cluster_changed(c)
+        self._task_changed(c, task)
 
     def resize(self, c: int, task: int, cpu: int, gpu: int) -> bool:
         """Elastic mode: change a running task's allocation, or pause it with ``cpu == 0``.
@@ -266,9 +258,8 @@ class Simulator:
             self.cluster[task] = -1
             self.status[task] = _WAITING
             self.running[c].remove(task)
-            self.changed_slot[task] = self.slot
             self.pending.join(task, arriving=False)
-            self._cluster_changed(c)
+            self._task_changed(c, task)
             return True
         if not self.pending.fits(c, task, cpu, gpu, self.free[c] + old):  # the start rule
             raise InfeasibleStart(f"resize of task {task} to ({cpu}, {gpu}) does not fit")
@@ -279,9 +270,13 @@ class Simulator:
         self.alloc[task, 0] = cpu
         self.alloc[task, 1] = gpu
         self.switched[task] = True
+        self._task_changed(c, task)
+        return True
+
+    def _task_changed(self, c: int, task: int) -> None:
+        """``task``'s allocation on cluster ``c`` changed in this slot."""
         self.changed_slot[task] = self.slot
         self._cluster_changed(c)
-        return True
 
     def _cluster_changed(self, c: int) -> None:
         """Cluster ``c``'s free resources and running set (or allocations) changed."""
