@@ -27,7 +27,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+import torch
+from graph_build import collect
+from train_memory import rss_mb
+
+from envs import edge_cluster_v0
+from tapfinger.checkpoint import build_network
 from tapfinger.cli import OneLineParser
+from tapfinger.config import load_config
+from tapfinger.graph import to_tensors
+from tapfinger.policies.learned import model_inputs
 
 HERE = Path(__file__).resolve().parent
 ROUND = re.compile(r"whole round, \d+ agents \+ Bayes: p50\s+([\d.]+) ms")
@@ -50,20 +60,8 @@ def one_run(capacity: str, scenario: str, rounds: int) -> tuple[float, float]:
 
 def memory_child(scenario: str, max_batch: int, passes: int) -> None:
     """In this process: RSS (MiB) after the first pass over batch sizes and after the last."""
-    import numpy as np
-    import torch
-    from graph_build import collect
-    from train_memory import rss_mb
-
-    from tapfinger.checkpoint import build_network
-    from tapfinger.config import load_config
-    from tapfinger.graph import to_tensors
-    from tapfinger.policies.learned import model_inputs
-
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    from envs import edge_cluster_v0
-
     env = edge_cluster_v0.parallel_env(scenario, infos="full")
     net = build_network(env, load_config(scenario))
     pool = 4 * max_batch
